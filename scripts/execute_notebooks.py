@@ -1,0 +1,54 @@
+"""Execute notebooks in place and normalise their metadata, so the stored outputs nbval compares are fresh.
+
+Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: notebooks/[0-9]*.ipynb)
+
+Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there), sets the kernel to
+``python3`` and drops run-specific metadata (timings, widget state, stray kernelspecs), so a rerun
+changes a notebook only where its outputs changed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def normalise(nb: nbformat.NotebookNode) -> None:
+    """Keep only the metadata that means something to readers, nbval and papermill."""
+    nb.metadata = nbformat.from_dict(
+        {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    )
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
+        cell.id = f"cell-{index:02d}"
+        for output in cell.get("outputs", []):
+            output.get("metadata", {}).clear() if "metadata" in output else None
+
+
+def execute(path: Path, timeout_s: int = 900) -> float:
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    normalise(nb)
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(p) for p in argv] or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
+    for path in paths:
+        print(f"{path}: executing ...", flush=True)
+        print(f"{path}: {execute(path):.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
