@@ -1,0 +1,30 @@
+# Quickstart targets. Each does its own setup, once: the virtualenv is rebuilt only when
+# pyproject.toml or scripts/setup.sh change, so a second run starts within seconds.
+VENV ?= .venv
+READY := $(VENV)/.fuse_edu-ready
+OUT ?= out
+
+.PHONY: demo test lab notebooks clean
+
+$(READY): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+
+## demo: run the main job on the offline default preset, writing $(OUT)/
+demo: $(READY)
+	$(VENV)/bin/fuse-edu demo --out $(OUT)
+
+## test: every test, notebooks included (nbval)
+test: $(READY)
+	$(VENV)/bin/python -m pytest
+
+## lab: open the notebooks in JupyterLab (installs it on first use)
+lab: $(READY)
+	$(VENV)/bin/python -c "import jupyterlab" 2>/dev/null || $(VENV)/bin/python -m pip install --quiet -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks/
+
+## notebooks: re-execute the walk-throughs and store their outputs (after changing them)
+notebooks: $(READY)
+	$(VENV)/bin/python scripts/execute_notebooks.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache
