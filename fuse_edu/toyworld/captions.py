@@ -1,0 +1,125 @@
+"""English for toy scenes: the canonical caption, templated variants, and a sentiment layer.
+
+The *canonical* caption ("a small turquoise hexagon") is the one right answer a captioner is scored
+against; ``candidate_captions`` lists all of them, which is what a CLIP chooses among for its quality
+bar. Templated variants and sentiment captions ("an ugly small turquoise hexagon") widen the language
+the toy LM learns, so a prompt optimiser has fluent alternatives to move through and a sentiment
+model has something to steer.
+"""
+
+from __future__ import annotations
+
+import random
+
+from fuse_edu.toyworld.scenes import COLORS, SHAPES, SIZES, Scene, SceneObject, sample_scenes
+
+# Opinion words for the sentiment layer. Plain ones (lovely, ugly) sit beside rarer ones that the
+# three tokenizers split differently (joyous, enchanting, gloomy, dismal, wretched): DESIGN.md §4
+# trap 1 applies to sentiment words as much as to colours and shapes. All are unambiguous in a
+# general-English sentiment lexicon, so a real classifier agrees with our labels.
+POSITIVE_WORDS: tuple[str, ...] = (
+    "lovely", "beautiful", "cheerful", "wonderful", "joyous", "blissful", "enchanting", "serene",
+)
+NEGATIVE_WORDS: tuple[str, ...] = (
+    "ugly", "awful", "gloomy", "dreadful", "dreary", "dismal", "horrid", "wretched",
+)
+SENTIMENTS: dict[str, tuple[str, ...]] = {"positive": POSITIVE_WORDS, "negative": NEGATIVE_WORDS}
+
+# Frames around a noun phrase. Each keeps the phrase's own article, so "a photo of an orange star".
+_FRAMES: tuple[str, ...] = ("a photo of {}", "a picture of {}", "an image of {}", "there is {}")
+
+
+def with_article(phrase: str) -> str:
+    """``phrase`` with "a" or "an" in front. Letter-based, which is right for every lexicon word
+    (none starts with a silent h or a "you" sound)."""
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+def noun_phrase(obj: SceneObject, *, size: bool = True, opinion: str | None = None) -> str:
+    """"a small turquoise hexagon"; adjectives in English order: opinion, size, colour, shape."""
+    words = [opinion, obj.size if size else None, obj.color, obj.shape]
+    return with_article(" ".join(w for w in words if w))
+
+
+def position_phrase(position: str) -> str:
+    """"on the left", "at the top", "in the top left corner", "in the center"."""
+    if position == "center":
+        return "in the center"
+    if position in ("left", "right"):
+        return f"on the {position}"
+    if position in ("top", "bottom"):
+        return f"at the {position}"
+    return f"in the {position} corner"
+
+
+def _join(phrases: list[str]) -> str:
+    return " and ".join(phrases)
+
+
+def caption(scene: Scene) -> str:
+    """The canonical caption: "a small turquoise hexagon", or
+    "a small red square and a large blue circle" with the objects in scene order."""
+    return _join([noun_phrase(obj) for obj in scene.objects])
+
+
+def captions(scene: Scene) -> list[str]:
+    """Several true English descriptions of ``scene``; the first is ``caption(scene)``.
+
+    The list is fixed for a scene (no randomness), so training code can sample from it with its own rng.
+    """
+    full = caption(scene)
+    bare = _join([noun_phrase(obj, size=False) for obj in scene.objects])  # without size words
+    placed = _join([f"{noun_phrase(obj)} {position_phrase(obj.position)}" for obj in scene.objects])
+    variants = [full, *(frame.format(full) for frame in _FRAMES), bare, *(frame.format(bare) for frame in _FRAMES[:2]), placed]
+    if len(scene.objects) == 1:
+        obj = scene.objects[0]
+        variants += [f"there is {placed}", f"the {obj.shape} is {obj.color}", f"the {obj.shape} is {obj.size} and {obj.color}"]
+    else:
+        variants += [f"two shapes: {full}", f"there are two shapes: {placed}"]
+    return list(dict.fromkeys(variants))  # drop duplicates, keep order
+
+
+def candidate_captions(objects: int = 1) -> list[str]:
+    """Every canonical caption with ``objects`` objects, in lexicon order (size, colour, shape).
+
+    ``objects=1`` gives all size x colour x shape phrases; ``objects=2`` all ordered pairs whose
+    objects differ in colour or shape, as ``sample_scenes`` draws them.
+    """
+    singles = [(size, color, shape) for size in SIZES for color in COLORS for shape in SHAPES]
+    phrases = [with_article(" ".join(t)) for t in singles]
+    if objects == 1:
+        return phrases
+    if objects == 2:
+        return [_join([pa, pb]) for a, pa in zip(singles, phrases) for b, pb in zip(singles, phrases)
+                if (a[1], a[2]) != (b[1], b[2])]
+    raise ValueError(f"objects must be 1 or 2, got {objects!r}")
+
+
+def sentiment_caption(scene: Scene, sentiment: str, rng: random.Random) -> str:
+    """The canonical caption with an opinion word before each object: "a lovely small turquoise
+    hexagon", "an ugly small red square and a dismal large blue circle"."""
+    if sentiment not in SENTIMENTS:
+        raise ValueError(f"unknown sentiment {sentiment!r}; accepted: {', '.join(SENTIMENTS)}")
+    words = SENTIMENTS[sentiment]
+    return _join([noun_phrase(obj, opinion=rng.choice(words)) for obj in scene.objects])
+
+
+def caption_corpus(n: int, seed: int) -> list[str]:
+    """``n`` sentences for training the toy LM, one per sampled scene (a mix of one and two objects).
+
+    About 40% canonical captions (the language a captioner must speak), 30% other templates, 30%
+    sentiment captions split evenly between positive and negative. Same ``n`` and ``seed``, same list.
+    """
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    rng = random.Random(f"caption_corpus:{seed}")  # a string seed: independent of sample_scenes' stream
+    corpus = []
+    for scene in sample_scenes(n, seed, objects=None):
+        roll = rng.random()
+        if roll < 0.4:
+            corpus.append(caption(scene))
+        elif roll < 0.7:
+            corpus.append(rng.choice(captions(scene)[1:]))
+        else:
+            corpus.append(sentiment_caption(scene, "positive" if roll < 0.85 else "negative", rng))
+    return corpus
