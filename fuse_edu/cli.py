@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from fuse_edu.render import REPO_NOTEBOOKS, render_notebook
+from fuse_edu.toyworld.render_cli import add_toyworld_commands
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="walk-through to render (default: notebook 01)")
     demo.add_argument("--seed", type=int, default=0, help="seed passed to the notebook (default: 0)")
     demo.set_defaults(run=_demo)
+    add_toyworld_commands(commands)
     return parser
 
 

@@ -50,6 +50,7 @@ POSITIONS: tuple[str, ...] = (
     "top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right",
 )
 
+MIN_RENDER_SIZE = 8  # below this a shape is a handful of pixels and no longer recognisable
 _SUPERSAMPLE = 4   # draw 4x larger and box-filter down: smooth edges, and PIL makes it deterministic
 _MARGIN = 0.03     # keep a sliver of background between an object and the image border
 
@@ -228,8 +229,8 @@ def _draw_mask(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: f
 
 def render_scene(scene: Scene, size: int = 64) -> Image.Image:
     """The scene as a ``size`` x ``size`` RGB image; same scene and size give identical pixels."""
-    if not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}")
+    if not isinstance(size, int) or size < MIN_RENDER_SIZE:
+        raise ValueError(f"size must be an integer of at least {MIN_RENDER_SIZE} pixels, got {size!r}")
     big = size * _SUPERSAMPLE
     image = Image.new("RGB", (big, big), tuple(scene.background))
     n = len(scene.objects)
