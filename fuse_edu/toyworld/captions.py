@@ -75,7 +75,8 @@ def captions(scene: Scene) -> list[str]:
         obj = scene.objects[0]
         variants += [f"there is {placed}", f"the {obj.shape} is {obj.color}", f"the {obj.shape} is {obj.size} and {obj.color}"]
     else:
-        variants += [f"two shapes: {full}", f"there are two shapes: {placed}"]
+        first, second = (noun_phrase(obj) for obj in scene.objects)
+        variants += [f"{first} next to {second}", f"a picture of {placed}"]
     return list(dict.fromkeys(variants))  # drop duplicates, keep order
 
 
@@ -102,6 +103,22 @@ def sentiment_caption(scene: Scene, sentiment: str, rng: random.Random) -> str:
         raise ValueError(f"unknown sentiment {sentiment!r}; accepted: {', '.join(SENTIMENTS)}")
     words = SENTIMENTS[sentiment]
     return _join([noun_phrase(obj, opinion=rng.choice(words)) for obj in scene.objects])
+
+
+def vocabulary() -> list[str]:
+    """Every whitespace word any caption, template or sentiment caption can contain, sorted.
+
+    These are the words the toy models are trained on, so they are the words a toy adapter should be
+    fitted on (DESIGN.md §4 trap 2), and the rows of notebook 00's sub-token-count table.
+    """
+    # one object in each position (so every position phrase occurs) and a pair: together they use
+    # every template; the lexicon words then fill every slot
+    probes = [Scene((SceneObject(SHAPES[0], next(iter(COLORS)), SIZES[0], x, y),), (0, 0, 0))
+              for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)]
+    probes.append(Scene(probes[0].objects + probes[-1].objects, (0, 0, 0)))
+    words = {w for scene in probes for text in captions(scene) for w in text.split()}
+    words |= {"a", "an", *COLORS, *SHAPES, *SIZES, *POSITIVE_WORDS, *NEGATIVE_WORDS}
+    return sorted(words)
 
 
 def caption_corpus(n: int, seed: int) -> list[str]:

@@ -40,10 +40,13 @@ SHAPES: tuple[str, ...] = ("square", "circle", "triangle", "star", "hexagon", "c
 
 SIZES: tuple[str, ...] = ("small", "large")
 
-# Object diameter as a fraction of the image side. Two objects must sit side by side without much
-# overlap, so both shrink in two-object scenes; "large" stays clearly larger than "small" in both.
-SIZE_FRACTION: dict[str, float] = {"small": 0.36, "large": 0.6}
-PAIR_SCALE = 0.8
+# Object diameter as a fraction of the image side, by number of objects in the scene. Two objects
+# must share the image without much overlap, so "large" shrinks most there; "small" stays above 30%
+# of the image so a 64-px star is still a star, and "large" stays clearly larger in both cases.
+SIZE_FRACTION: dict[int, dict[str, float]] = {
+    1: {"small": 0.36, "large": 0.6},
+    2: {"small": 0.32, "large": 0.46},
+}
 
 # Position words read off the object's centre: thirds of the image, as a person would say it.
 POSITIONS: tuple[str, ...] = (
@@ -97,7 +100,7 @@ class Scene:
 
 
 def _radius(size: str, n_objects: int) -> float:
-    return SIZE_FRACTION[size] / 2 * (PAIR_SCALE if n_objects > 1 else 1.0)
+    return SIZE_FRACTION[n_objects][size] / 2
 
 
 def _sample_object(rng: random.Random, allowed: list[tuple[str, str]], n_objects: int,
@@ -105,10 +108,15 @@ def _sample_object(rng: random.Random, allowed: list[tuple[str, str]], n_objects
     color, shape = rng.choice(allowed)
     size = rng.choice(SIZES)
     r = _radius(size, n_objects) + _MARGIN
-    # uniform over the centres that keep the whole object inside its slot of the image
-    x = rng.uniform(max(x_range[0] + r, r), min(x_range[1] - r, 1 - r)) if x_range[1] - x_range[0] > 2 * r else sum(x_range) / 2
-    y = rng.uniform(max(y_range[0] + r, r), min(y_range[1] - r, 1 - r)) if y_range[1] - y_range[0] > 2 * r else sum(y_range) / 2
+    x, y = (_centre_in_slot(rng, lo, hi, r) for lo, hi in (x_range, y_range))
+    # rounded so records print cleanly and compare equal after a trip through CSV or JSON
     return SceneObject(shape=shape, color=color, size=size, x=round(x, 4), y=round(y, 4))
+
+
+def _centre_in_slot(rng: random.Random, lo: float, hi: float, r: float) -> float:
+    """A centre, uniform over those that keep an object of radius r inside [lo, hi]; the middle of
+    the slot when the object is wider than the slot (a large object in half an image)."""
+    return rng.uniform(lo + r, hi - r) if hi - lo > 2 * r else (lo + hi) / 2
 
 
 def _sample_scene(rng: random.Random, n_objects: int, allowed: list[tuple[str, str]]) -> Scene:
@@ -192,14 +200,16 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[floa
     if shape == "square":
         h = r * 0.8  # a square as wide as the circle looks bigger; 0.8 evens out the visual size
         return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
-    if shape == "triangle":
-        return [(cx + r * math.cos(a), cy + r * 0.15 + r * math.sin(a))
+    if shape == "triangle":  # enlarged by 1.15 and centred on its box: an inscribed one looks too small
+        k = 1.15 * r
+        return [(cx + k * math.cos(a), cy + k * 0.25 + k * math.sin(a))
                 for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
     if shape == "hexagon":  # pointy sides left and right, flat top: unlike a circle even when blurred
         return [(cx + r * math.cos(k * math.pi / 3), cy + r * math.sin(k * math.pi / 3)) for k in range(6)]
     if shape == "star":  # five points; a fat inner radius so small stars stay stars, not asterisks
-        return [(cx + (r if k % 2 == 0 else r * 0.45) * math.cos(-math.pi / 2 + k * math.pi / 5),
-                 cy + (r if k % 2 == 0 else r * 0.45) * math.sin(-math.pi / 2 + k * math.pi / 5)) for k in range(10)]
+        radii = [r * 1.08 if k % 2 == 0 else r * 0.5 for k in range(10)]
+        return [(cx + radii[k] * math.cos(-math.pi / 2 + k * math.pi / 5),
+                 cy + r * 0.1 + radii[k] * math.sin(-math.pi / 2 + k * math.pi / 5)) for k in range(10)]
     if shape == "cross":  # a plus sign with arms a third of the width
         a, b = r * 0.9, r * 0.3
         return [(cx - b, cy - a), (cx + b, cy - a), (cx + b, cy - b), (cx + a, cy - b), (cx + a, cy + b),
