@@ -173,3 +173,12 @@ def test_cli_refuses_non_positive_n(tmp_path, capsys, n):
     assert exit_info.value.code != 0
     assert "positive integer" in capsys.readouterr().err
     assert not (tmp_path / "x").exists(), "nothing is written for a refused request"
+
+
+def test_bad_records_are_refused_with_accepted_values():
+    with pytest.raises(ValueError, match="accepted: red, orange"):
+        SceneObject("square", "grey", "small", 0.5, 0.5)
+    with pytest.raises(ValueError, match="1 or 2 objects"):
+        Scene((), (0, 0, 0))
+    with pytest.raises(ValueError, match="objects must be 1, 2 or None"):
+        sample_scenes(3, seed=0, objects=3)

@@ -94,9 +94,20 @@ class Scene:
     objects: tuple[SceneObject, ...]
     background: tuple[int, int, int]
 
+    def __post_init__(self) -> None:
+        # sizes are defined per object count (SIZE_FRACTION), so only those counts can be rendered
+        if len(self.objects) not in SIZE_FRACTION:
+            raise ValueError(f"a scene holds {' or '.join(map(str, SIZE_FRACTION))} objects, got {len(self.objects)}")
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
+            raise ValueError(f"background must be an RGB triple in 0..255, got {self.background!r}")
+
     def attributes(self) -> dict[str, str]:
         """The first object's attributes: ``{"color", "shape", "size", "position"}``."""
         return self.objects[0].attributes()
+
+    def all_attributes(self) -> list[dict[str, str]]:
+        """Every object's attributes, in caption order."""
+        return [obj.attributes() for obj in self.objects]
 
 
 def _radius(size: str, n_objects: int) -> float:
