@@ -13,7 +13,8 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 # when it is present, offline. Elsewhere this fails in a moment and pip picks the usual build for
 # the machine (CUDA on a GPU box) through pyproject's range.
 if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-  "${pip[@]}" install --quiet --no-index "torch==2.13.0" 2>/dev/null \
+  # --no-deps: the folder holds torch alone; its small dependencies come from the index next.
+  "${pip[@]}" install --quiet --no-index --no-deps "torch==2.13.0" 2>/dev/null \
     || echo "setup: no local CPU torch wheel; pip will choose torch for this machine"
 fi
 
