@@ -1,0 +1,148 @@
+"""Presets: one name picks the causal LM, the CLIP-like model and the sentiment classifier together.
+
+- ``toy`` (default): the toy world's tiny models, shipped inside the package, offline, loads in seconds.
+- ``paper``: the models of the FUSE paper's demonstration (GPT2-Medium, CLIP ViT-B/32) and a well-known
+  sentiment model. Needs the Hugging Face hub, or those models in the local hub cache.
+
+Both go through the same public loaders; a preset is only a list of names. The paper preset's LM and
+CLIP use our offline tokenizers, which give the same ids as the hub's, without a download; for CLIP they
+are closer to the original, because they include OpenAI/open_clip's text cleaning (``fuse_edu.text``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from transformers import PreTrainedModel
+
+from fuse_edu.models.base import resolve_device
+from fuse_edu.models.causal_lm import CausalLM, load_causal_lm
+from fuse_edu.models.classifier import SequenceClassifier, load_sequence_classifier
+from fuse_edu.models.dual_encoder import DualEncoder, load_dual_encoder
+from fuse_edu.text import load_tokenizer
+
+DEFAULT_PRESET = "toy"
+TOY_WEIGHTS = Path(__file__).resolve().parent.parent / "toyworld" / "weights"
+TRAIN_COMMAND = "python -m fuse_edu.toyworld.train"
+TRAIN_SENTIMENT_COMMAND = "python -m fuse_edu.toyworld.train_sentiment"
+CHECKPOINT_FILES = ("config.json", "model.safetensors")
+
+
+class CheckpointError(OSError):
+    """A checkpoint that ships with fuse_edu is missing or unreadable; the message says how to rebuild it."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where one model of a preset comes from.
+
+    ``source``: a hub id, a local folder, or a function that builds the model. ``tokenizer``: a name for
+    ``load_tokenizer``; None means the tokenizer saved beside the model (a builder must name one). ``rebuild``: for checkpoints we
+    ship, the command that recreates them, quoted when they are missing or corrupt.
+    """
+
+    source: str | Path | Callable[[], PreTrainedModel]
+    tokenizer: str | None = None
+    rebuild: str | None = None
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    name: str
+    description: str
+    lm: ModelSource
+    clip: ModelSource
+    sentiment: ModelSource
+
+
+@dataclass
+class Preset:
+    """The three loaded models a preset names."""
+
+    name: str
+    lm: CausalLM = field(repr=False)
+    clip: DualEncoder = field(repr=False)
+    sentiment: SequenceClassifier = field(repr=False)
+
+
+def _build_toy_sentiment() -> PreTrainedModel:
+    # Imported on use: the toy world's sentiment module is only needed by the toy preset.
+    from fuse_edu.toyworld.sentiment_model import build_toy_sentiment_model
+
+    return build_toy_sentiment_model()
+
+
+PRESETS: dict[str, PresetSpec] = {
+    "toy": PresetSpec(
+        name="toy",
+        description="tiny GPT-2, tiny CLIP and a MiniLM sentiment classifier trained on the toy world; offline",
+        lm=ModelSource(TOY_WEIGHTS / "toy-lm", tokenizer="gpt2", rebuild=TRAIN_COMMAND),
+        clip=ModelSource(TOY_WEIGHTS / "toy-clip", tokenizer="clip", rebuild=TRAIN_COMMAND),
+        sentiment=ModelSource(_build_toy_sentiment, tokenizer="bert", rebuild=TRAIN_SENTIMENT_COMMAND),
+    ),
+    "paper": PresetSpec(
+        name="paper",
+        description="the FUSE paper's GPT2-Medium and CLIP ViT-B/32, plus DistilBERT SST-2; needs the hub",
+        lm=ModelSource("gpt2-medium", tokenizer="gpt2"),
+        clip=ModelSource("openai/clip-vit-base-patch32", tokenizer="clip"),
+        sentiment=ModelSource("distilbert-base-uncased-finetuned-sst-2-english"),
+    ),
+}
+
+_LOADERS = {"lm": load_causal_lm, "clip": load_dual_encoder, "sentiment": load_sequence_classifier}
+_WRAPPERS = {"lm": CausalLM, "clip": DualEncoder, "sentiment": SequenceClassifier}
+
+
+def check_checkpoint(folder: Path, rebuild: str) -> None:
+    """Fail early, naming the file, when a shipped checkpoint folder is missing, incomplete or unreadable.
+
+    Reads only config.json and the safetensors header, so it costs milliseconds.
+    """
+    folder = Path(folder)
+    for name in CHECKPOINT_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint file {path} is missing; rebuild it with: {rebuild}")
+    try:
+        json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"checkpoint file {folder / 'config.json'} is unreadable ({error}); "
+                              f"rebuild it with: {rebuild}") from error
+    try:
+        with safe_open(str(folder / "model.safetensors"), framework="pt"):
+            pass  # opening parses the header and checks it against the file's length
+    except (OSError, SafetensorError) as error:
+        raise CheckpointError(f"checkpoint file {folder / 'model.safetensors'} is corrupt ({error}); "
+                              f"rebuild it with: {rebuild}") from error
+
+
+def _load(role: str, source: ModelSource, device: torch.device):
+    if callable(source.source):  # a builder: the toy sentiment model
+        try:
+            model = source.source()
+        except (ImportError, OSError, ValueError, RuntimeError, SafetensorError) as error:
+            raise CheckpointError(f"the {role} model could not be built ({type(error).__name__}: {error}); "
+                                  f"rebuild it with: {source.rebuild}") from error
+        return _WRAPPERS[role](model.to(dtype=torch.float32), load_tokenizer(source.tokenizer)).to(device)
+    if source.rebuild is not None:
+        check_checkpoint(Path(source.source), source.rebuild)
+    return _LOADERS[role](source.source, tokenizer=source.tokenizer, device=device)
+
+
+def load_preset(name: str | PresetSpec = DEFAULT_PRESET, device: str | torch.device = "cpu") -> Preset:
+    """Load the LM, the CLIP-like model and the sentiment classifier a preset names (see ``PRESETS``)."""
+    if isinstance(name, PresetSpec):
+        spec = name
+    elif name in PRESETS:
+        spec = PRESETS[name]
+    else:
+        choices = "; ".join(f"{key}: {spec.description}" for key, spec in PRESETS.items())
+        raise ValueError(f"unknown preset {name!r}; presets are {choices}")
+    device = resolve_device(device)
+    return Preset(spec.name, lm=_load("lm", spec.lm, device), clip=_load("clip", spec.clip, device),
+                  sentiment=_load("sentiment", spec.sentiment, device))
