@@ -281,12 +281,18 @@ def test_sequence_classifier_loads_by_path_with_its_saved_tokenizer(tmp_path, be
     assert len(classifier.predict(TEXTS)) == 3  # DistilBERT takes no token_type_ids: none are passed
 
 
-@pytest.mark.parametrize("loader", [load_causal_lm, load_dual_encoder, load_sequence_classifier])
-def test_offline_hub_id_fails_within_seconds_suggesting_toy(loader, monkeypatch):
+@pytest.fixture
+def offline_hub(monkeypatch):
+    """HF_HUB_OFFLINE=1, with hub_reachable's cached answer cleared before and after."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()
+    yield
+    hub.hub_reachable.cache_clear()
+
+
+@pytest.mark.parametrize("loader", [load_causal_lm, load_dual_encoder, load_sequence_classifier])
+def test_offline_hub_id_fails_within_seconds_suggesting_toy(loader, offline_hub):
     start = time.perf_counter()
     with pytest.raises(hub.HubUnreachableError, match=r"unreachable.*load_preset\('toy'\)"):
         loader("gpt2-medium" if loader is load_causal_lm else "openai/clip-vit-base-patch32")
     assert time.perf_counter() - start < 10
-    hub.hub_reachable.cache_clear()

@@ -10,7 +10,6 @@ with the hub, weights aside.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import pytest
@@ -124,14 +123,20 @@ def test_paper_preset_names_the_paper_s_models():
         "gpt2-medium", "openai/clip-vit-base-patch32", "distilbert-base-uncased-finetuned-sst-2-english")
 
 
-def test_paper_preset_offline_fails_within_seconds_suggesting_toy(monkeypatch):
+@pytest.fixture
+def offline_hub(monkeypatch):
+    """HF_HUB_OFFLINE=1, with hub_reachable's cached answer cleared before and after."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()
+    yield
+    hub.hub_reachable.cache_clear()
+
+
+def test_paper_preset_offline_fails_within_seconds_suggesting_toy(offline_hub):
     start = time.perf_counter()
     with pytest.raises(hub.HubUnreachableError, match=r"'gpt2-medium'.*unreachable.*load_preset\('toy'\)"):
         load_preset("paper")
     assert time.perf_counter() - start < 10
-    hub.hub_reachable.cache_clear()
 
 
 def test_missing_or_corrupt_checkpoint_names_the_file_and_the_rebuild_command(tmp_path, gpt2):
@@ -151,15 +156,41 @@ def test_missing_or_corrupt_checkpoint_names_the_file_and_the_rebuild_command(tm
         check_checkpoint(folder, "python -m rebuild.it")
 
 
-def test_toy_sentiment_that_cannot_be_built_names_the_rebuild_command(monkeypatch):
+@pytest.fixture(scope="module")
+def toy_shaped_spec(tmp_path_factory, bert):
+    """The toy preset's layout (two shipped checkpoints and a builder) filled with tiny random models,
+    so the toy code path is tested whether or not the real toy weights have been built."""
+    root = tmp_path_factory.mktemp("toy")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=32, vocab_size=50257)).half().save_pretrained(root / "toy-lm")
+    clip_config = CLIPConfig(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=64, patch_size=16), projection_dim=8)
+    CLIPModel(clip_config).half().save_pretrained(root / "toy-clip")
+    sentiment = DistilBertForSequenceClassification(
+        DistilBertConfig(dim=16, hidden_dim=32, n_layers=1, n_heads=2, vocab_size=len(bert))).half()
+    toy = PRESETS["toy"]
+    return dataclasses.replace(
+        toy, lm=dataclasses.replace(toy.lm, source=root / "toy-lm"),
+        clip=dataclasses.replace(toy.clip, source=root / "toy-clip"),
+        sentiment=dataclasses.replace(toy.sentiment, source=lambda: sentiment))
+
+
+def test_toy_shaped_preset_loads_checkpoints_and_a_built_model_in_float32(toy_shaped_spec):
+    preset = load_preset(toy_shaped_spec)
+    assert preset.name == "toy"
+    assert all(w.embedding_table.dtype == torch.float32 for w in (preset.lm, preset.clip, preset.sentiment))
+    assert preset.clip.encode_images([Image.new("RGB", (64, 64))]).shape == (1, 8)
+    assert preset.sentiment.predict(["a lovely circle"])[0] in ("negative", "positive")
+
+
+def test_toy_sentiment_that_cannot_be_built_names_the_rebuild_command(toy_shaped_spec):
     def broken_builder():
         raise FileNotFoundError("fuse_edu/toyworld/weights/toy-sentiment/head.safetensors")
 
-    spec = dataclasses.replace(PRESETS["toy"], sentiment=dataclasses.replace(PRESETS["toy"].sentiment, source=broken_builder))
-    from fuse_edu.models import presets
-
+    spec = dataclasses.replace(toy_shaped_spec, sentiment=dataclasses.replace(toy_shaped_spec.sentiment, source=broken_builder))
     with pytest.raises(CheckpointError, match="head.safetensors.*python -m fuse_edu.toyworld.train_sentiment"):
-        presets._load("sentiment", spec.sentiment, torch.device("cpu"))
+        load_preset(spec)
 
 
 def _toy_missing() -> str:
@@ -170,9 +201,7 @@ def _toy_missing() -> str:
 
 @pytest.mark.skipif(bool(_toy_missing()), reason=f"toy world not built yet (missing: {_toy_missing()}); "
                                                    "python -m fuse_edu.toyworld.train builds it")
-def test_toy_preset_loads_offline_in_seconds(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub.hub_reachable.cache_clear()
+def test_toy_preset_loads_offline_in_seconds(offline_hub):
     start = time.perf_counter()
     toy = load_preset()
     seconds = time.perf_counter() - start
@@ -185,4 +214,3 @@ def test_toy_preset_loads_offline_in_seconds(monkeypatch):
     assert toy.clip.encode_texts(texts).shape[0] == 2
     assert toy.clip.encode_images([Image.new("RGB", (64, 64))]).shape[0] == 1
     assert torch.isfinite(toy.lm.nll(texts)).all()
-    hub.hub_reachable.cache_clear()
