@@ -215,6 +215,11 @@ def test_clip_refuses_a_tokenizer_that_does_not_end_with_end_of_text(bert):
         DualEncoder(tiny_clip_model(), bert)  # WordPiece ends with [SEP] and has no eos token
 
 
+def test_dual_encoder_refuses_a_model_not_laid_out_like_clip(tiny_lm, clip):
+    with pytest.raises(TypeError, match="GPT2LMHeadModel is not laid out like transformers.CLIPModel"):
+        DualEncoder(tiny_lm.model, clip)
+
+
 # --- SequenceClassifier -----------------------------------------------------------------------------------
 
 

@@ -53,7 +53,14 @@ def clip_image_processor(image_size: int):
 class DualEncoder(FrozenModel):
     """A frozen CLIP-like model (``transformers.CLIPModel`` and models laid out like it)."""
 
+    # what text_features_from_embeddings and the encode_* methods use
+    REQUIRED_PARTS = ("text_model", "text_projection", "get_text_features", "get_image_features")
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, image_processor=None):
+        missing = [part for part in self.REQUIRED_PARTS if not hasattr(model, part)]
+        if missing:
+            raise TypeError(f"{type(model).__name__} is not laid out like transformers.CLIPModel: it has no "
+                            f"{', '.join(missing)}")
         super().__init__(model, tokenizer, embedding_owner=model.text_model)
         self.image_processor = image_processor or clip_image_processor(model.config.vision_config.image_size)
         self._check_text_ends_with_eos()
