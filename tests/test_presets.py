@@ -1,5 +1,5 @@
-"""Presets: the toy world loads offline, the paper path runs without the hub, and bad names and broken
-checkpoints are refused with messages that say what to do.
+"""Presets and loading: the toy world loads offline, the paper path runs without the hub, and bad names,
+hub ids while offline and broken checkpoints are refused with messages that say what to do.
 
 The paper's models cannot be downloaded here, so the paper path is proven with randomly initialised
 models of the exact same architectures (gpt2-medium, CLIP ViT-B/32, DistilBERT-base), the real
@@ -21,7 +21,10 @@ from transformers import (
 from transformers.initialization import no_init_weights
 
 from fuse_edu import hub
-from fuse_edu.models import PRESETS, CheckpointError, ModelSource, check_checkpoint, load_causal_lm, load_preset
+from fuse_edu.models import (
+    PRESETS, CheckpointError, ModelSource, check_checkpoint, load_causal_lm, load_dual_encoder, load_preset,
+    load_sequence_classifier,
+)
 from fuse_edu.models.presets import TOY_WEIGHTS
 
 GPT2_MEDIUM = GPT2Config(n_layer=24, n_embd=1024, n_head=16, n_positions=1024, vocab_size=50257)
@@ -136,6 +139,17 @@ def test_paper_preset_offline_fails_within_seconds_suggesting_toy(offline_hub):
     start = time.perf_counter()
     with pytest.raises(hub.HubUnreachableError, match=r"'gpt2-medium'.*unreachable.*load_preset\('toy'\)"):
         load_preset("paper")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("loader, role", [
+    (load_causal_lm, "lm"), (load_dual_encoder, "clip"), (load_sequence_classifier, "sentiment"),
+])
+def test_offline_hub_id_fails_within_seconds_suggesting_toy(loader, role, offline_hub):
+    hub_id = getattr(PRESETS["paper"], role).source
+    start = time.perf_counter()
+    with pytest.raises(hub.HubUnreachableError, match=rf"'{hub_id}'.*unreachable.*load_preset\('toy'\)"):
+        loader(hub_id)
     assert time.perf_counter() - start < 10
 
 
