@@ -60,3 +60,21 @@ def test_bert_ids_equal_pure_python_wordpiece(bert, reference_wordpiece):
     for text in STRINGS:
         ours = bert(text, add_special_tokens=False)["input_ids"]
         assert ours == reference_wordpiece(text, add_special_tokens=False)["input_ids"], repr(text)
+
+
+def test_clip_plain_ascii_shortcut_equals_full_cleaning():
+    """``clean_clip_text`` skips ftfy for printable ASCII without "&"; that must change nothing."""
+    import html
+    import random
+    import string
+
+    import ftfy
+
+    from fuse_edu.text import clean_clip_text
+
+    rng = random.Random(5)
+    alphabet = string.printable.replace("&", "").replace("\x0b", "").replace("\x0c", "")
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        full = " ".join(html.unescape(html.unescape(ftfy.fix_text(text))).split()).lower()
+        assert clean_clip_text(text) == full, repr(text)
