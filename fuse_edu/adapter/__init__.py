@@ -1,0 +1,15 @@
+"""The FUSE adapter (DESIGN.md §1): fit T_K per bucket, and carry gradients across tokenizers with it.
+
+- ``fit_bucket(X_A, X_B, ridge)``: one bucket's least-squares t-product adapter (``fit``).
+- ``Bucket``, ``bucket_words``, ``word_tensor``: words as lateral slices, the bucket rule (``words``).
+- ``FuseAdapter``: all buckets, fitted from two embedding tables, cached on disk (``fuse_adapter``).
+- ``FuseTranslator``: exact re-tokenized forward, FUSE-gradient backward (``translate``).
+"""
+
+from fuse_edu.adapter.fit import DEFAULT_RIDGE, fit_bucket, fit_residual
+from fuse_edu.adapter.fuse_adapter import FuseAdapter, default_words, position_wise
+from fuse_edu.adapter.translate import FuseTranslator, SourceVocabulary
+from fuse_edu.adapter.words import Bucket, bucket_words, word_tensor
+
+__all__ = ["DEFAULT_RIDGE", "Bucket", "FuseAdapter", "FuseTranslator", "SourceVocabulary", "bucket_words",
+           "default_words", "fit_bucket", "fit_residual", "position_wise", "word_tensor"]

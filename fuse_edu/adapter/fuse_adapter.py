@@ -1,0 +1,240 @@
+"""``FuseAdapter``: one T_K per bucket K, fitted zero-shot from two embedding tables, cached on disk.
+
+``FuseAdapter.fit(src, dst)`` takes two model wrappers (anything with ``.tokenizer`` and
+``.embedding_table``) or two ``(tokenizer, embedding_table)`` pairs. Direction: the prompt lives in
+``src`` (model A, the primary); ``dst`` is a secondary model B whose loss gradient we carry back.
+
+Fallbacks, named (DESIGN.md §1 asks for explicit ones):
+- an empty word list -> the default wordfreq list, logged;
+- a bucket K with no words -> ``position-wise T_1``: T_1 in the first frontal slice, zeros elsewhere,
+  i.e. sub-token i of A maps to sub-token i of B through the one-token adapter; logged;
+- words longer than ``max_subtokens`` are not fitted; ``translate`` gives them the long-word fallback.
+
+The cache key covers both vocabularies, both tables' bytes, every fit parameter, the word list and the
+package version. Files are written atomically; a stale, foreign or corrupt file is refitted, and the
+log says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from transformers import PreTrainedTokenizerBase
+
+import fuse_edu
+from fuse_edu.adapter.fit import DEFAULT_RIDGE, fit_bucket
+from fuse_edu.adapter.words import bucket_words, word_tensor
+from fuse_edu.cache import atomic_write_bytes, cache_root
+from fuse_edu.tensor import tprod, ttranspose
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORDS = 100_000          # how deep into wordfreq's English list the default word list goes
+DEFAULT_WORDS_PER_BUCKET = 10_000  # the paper fits ~10^4 words per bucket
+
+
+def default_words(n: int = DEFAULT_WORDS) -> list[str]:
+    """The ``n`` most frequent English words (wordfreq): our stand-in for the paper's wikitext-103 list."""
+    from wordfreq import top_n_list
+
+    return top_n_list("en", n)
+
+
+def tokenizer_and_table(side, role: str) -> tuple[PreTrainedTokenizerBase, torch.Tensor]:
+    """Accept a model wrapper or a (tokenizer, table) pair; check the table is usable."""
+    if isinstance(side, tuple) and len(side) == 2:
+        tokenizer, table = side
+    elif hasattr(side, "tokenizer") and hasattr(side, "embedding_table"):
+        tokenizer, table = side.tokenizer, side.embedding_table
+    else:
+        raise TypeError(f"{role} must be a model wrapper (.tokenizer, .embedding_table) or a (tokenizer, table) pair, "
+                        f"got {type(side).__name__}")
+    if not isinstance(table, torch.Tensor) or table.ndim != 2:
+        raise TypeError(f"{role} embedding table must be a 2-D tensor (V, d), got {getattr(table, 'shape', type(table))}")
+    if not torch.isfinite(table).all():
+        raise ValueError(f"{role} embedding table ({tuple(table.shape)}) contains NaN or inf; fix the model's weights")
+    return tokenizer, table.detach()
+
+
+def _hash_tokenizer(tokenizer: PreTrainedTokenizerBase) -> str:
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
+    return hashlib.sha256(vocab).hexdigest()
+
+
+def _hash_table(table: torch.Tensor) -> str:
+    return hashlib.sha256(table.detach().cpu().contiguous().float().numpy().tobytes()).hexdigest()
+
+
+@dataclass
+class FuseAdapter:
+    """Adapters T_K (d_A, d_B, K) for K = 1..max_subtokens, and how they were made."""
+
+    T: dict[int, torch.Tensor]
+    max_subtokens: int
+    info: dict = field(default_factory=dict)  # fit parameters, words per bucket, timings, cache key
+
+    # ------------------------------------------------------------------ fitting
+
+    @classmethod
+    def fit(cls, src, dst, words: list[str] | None = None, max_subtokens: int = 4,
+            words_per_bucket: int = DEFAULT_WORDS_PER_BUCKET, ridge: float = DEFAULT_RIDGE,
+            cache: bool | str | Path = True, device: str | torch.device | None = None) -> "FuseAdapter":
+        """Fit T_K = argmin ||X_A * T - X_B|| for every bucket K (see ``fuse_edu.adapter.fit``).
+
+        ``cache``: True uses ``cache_root()/adapters``; a path uses that folder; False never touches disk.
+        ``device``: where to fit (default: the source table's device).
+        """
+        src_tok, src_table = tokenizer_and_table(src, "src")
+        dst_tok, dst_table = tokenizer_and_table(dst, "dst")
+        if not isinstance(max_subtokens, int) or max_subtokens < 1:
+            raise ValueError(f"max_subtokens must be an int >= 1, got {max_subtokens!r}")
+        if not isinstance(words_per_bucket, int) or words_per_bucket < 1:
+            raise ValueError(f"words_per_bucket must be an int >= 1, got {words_per_bucket!r}")
+        if words is None or len(words) == 0:
+            if words is not None:
+                log.warning("FuseAdapter.fit: empty word list; falling back to the default wordfreq list")
+            words = default_words()
+        words = list(words)
+        params = {"max_subtokens": max_subtokens, "words_per_bucket": words_per_bucket, "ridge": ridge,
+                  "words_sha256": hashlib.sha256("\n".join(words).encode()).hexdigest()}
+        key = cls.cache_key(src_tok, src_table, dst_tok, dst_table, params)
+        path = None
+        if cache:
+            # the file name leaves the package version out, so a file from another version is found,
+            # reported and replaced rather than silently left beside a new one
+            folder = cache_root() / "adapters" if cache is True else Path(cache)
+            path = folder / f"adapter-{key[:24]}.safetensors"
+            cached = cls._load_if_valid(path, key)
+            if cached is not None:
+                return cached
+        device = torch.device(device) if device is not None else src_table.device
+        adapter = cls._fit(words, src_tok, src_table.to(device), dst_tok, dst_table.to(device), params)
+        adapter.info["cache_key"] = key
+        if path is not None:
+            adapter.save(path)
+        return adapter
+
+    @classmethod
+    def _fit(cls, words, src_tok, src_table, dst_tok, dst_table, params) -> "FuseAdapter":
+        start = time.perf_counter()
+        buckets = bucket_words(words, src_tok, dst_tok, params["max_subtokens"], params["words_per_bucket"])
+        timings = {"bucket_words_s": time.perf_counter() - start}
+        T, fallbacks = {}, []
+        for K, bucket in buckets.items():
+            if len(bucket) == 0:
+                continue
+            tick = time.perf_counter()
+            X_A = word_tensor(bucket.src_ids, src_table)                 # (n, d_A, K)
+            X_B = word_tensor(bucket.dst_ids, dst_table)                 # (n, d_B, K)
+            timings[f"word_tensors_{K}_s"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            T[K] = fit_bucket(X_A, X_B, ridge=params["ridge"])          # (d_A, d_B, K)
+            timings[f"fit_{K}_s"] = time.perf_counter() - tick
+        if not T:
+            raise ValueError("FuseAdapter.fit: no word has sub-tokens in both tokenizers; cannot fit any bucket")
+        for K in range(1, params["max_subtokens"] + 1):
+            if K not in T:
+                T[K] = position_wise(T[min(T)], K)
+                fallbacks.append(K)
+                log.warning("FuseAdapter.fit: bucket K=%d has no words; using position-wise T_%d", K, min(T))
+        info = {**params, "words_per_bucket_fitted": {K: len(b) for K, b in buckets.items()},
+                "position_wise_fallback": fallbacks, "timings": timings,
+                "d_src": int(src_table.shape[1]), "d_dst": int(dst_table.shape[1]), "version": fuse_edu.__version__}
+        return cls(T=T, max_subtokens=params["max_subtokens"], info=info)
+
+    # ------------------------------------------------------------------ using it
+
+    @property
+    def device(self) -> torch.device:
+        return self.T[1].device
+
+    def to(self, device: str | torch.device) -> "FuseAdapter":
+        self.T = {K: T.to(device) for K, T in self.T.items()}
+        return self
+
+    def gradient(self, G_B: torch.Tensor) -> torch.Tensor:
+        """The FUSE gradient G_B * T_K^T for a batch of word gradients G_B (m, d_B, K); returns (m, d_A, K).
+
+        K is read from G_B; callers truncate the result to each word's first k_A rows.
+        """
+        return tprod(G_B, ttranspose(self.T[G_B.shape[2]]))              # (m, d_A, K)
+
+    def map_words(self, X_A: torch.Tensor) -> torch.Tensor:
+        """X_A * T_K: words (m, d_A, K) carried into B's embedding space, (m, d_B, K)."""
+        return tprod(X_A, self.T[X_A.shape[2]])                           # (m, d_B, K)
+
+    # ------------------------------------------------------------------ persistence
+
+    @staticmethod
+    def cache_key(src_tok, src_table, dst_tok, dst_table, params: dict) -> str:
+        """sha256 over both vocabularies, both tables' bytes and the fit parameters (word list included).
+
+        The package version is checked separately, from the file's metadata (see ``_load_if_valid``).
+        """
+        parts = [_hash_tokenizer(src_tok), _hash_table(src_table), _hash_tokenizer(dst_tok), _hash_table(dst_table),
+                 json.dumps(params, sort_keys=True)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        tensors = {f"T_{K}": T.detach().cpu().contiguous() for K, T in self.T.items()}
+        metadata = {"info": json.dumps(self.info, default=str), "max_subtokens": str(self.max_subtokens),
+                    "cache_key": str(self.info.get("cache_key", "")), "version": fuse_edu.__version__}
+        atomic_write_bytes(path, save_safetensors(tensors, metadata=metadata))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FuseAdapter":
+        """Load a saved adapter; raises ValueError when the file is not a readable FuseAdapter."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+            tensors = load_safetensors(data)
+            metadata = _safetensors_metadata(data)
+            max_subtokens = int(metadata["max_subtokens"])
+            T = {K: tensors[f"T_{K}"] for K in range(1, max_subtokens + 1)}
+            info = json.loads(metadata["info"])
+        except (OSError, SafetensorError, KeyError, ValueError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a readable FuseAdapter file ({type(error).__name__}: {error})") from error
+        info["version_in_file"] = metadata.get("version")
+        return cls(T=T, max_subtokens=max_subtokens, info=info)
+
+    @classmethod
+    def _load_if_valid(cls, path: Path, key: str) -> "FuseAdapter | None":
+        if not path.exists():
+            return None
+        try:
+            adapter = cls.load(path)
+        except ValueError as error:
+            log.warning("adapter cache %s is corrupt (%s); refitting", path, error)
+            return None
+        if adapter.info.get("version_in_file") != fuse_edu.__version__:
+            log.warning("adapter cache %s was written by fuse_edu %s, this is %s; refitting",
+                        path, adapter.info.get("version_in_file"), fuse_edu.__version__)
+            return None
+        if adapter.info.get("cache_key") != key:
+            log.warning("adapter cache %s does not match these tables and parameters; refitting", path)
+            return None
+        log.info("adapter loaded from cache %s", path)
+        return adapter
+
+
+def position_wise(T_1: torch.Tensor, K: int) -> torch.Tensor:
+    """(d_A, d_B, K) with T_1 (d_A, d_B, 1) as first frontal slice: sub-token i maps to sub-token i."""
+    T = torch.zeros(*T_1.shape[:2], K, dtype=T_1.dtype, device=T_1.device)  # (d_A, d_B, K)
+    T[:, :, 0] = T_1[:, :, 0]
+    return T
+
+
+def _safetensors_metadata(data: bytes) -> dict:
+    header_len = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + header_len]).get("__metadata__", {})
