@@ -188,3 +188,12 @@ def test_word_tensor_lays_subtokens_along_mode_three():
     assert X.shape == (2, 2, 3)
     assert X[0, :, 0].tolist() == [6.0, 7.0] and X[0, :, 1].tolist() == [8.0, 9.0] and X[0, :, 2].tolist() == [0, 0]
     assert np.allclose(X[1, :, 1:].numpy(), 0)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4])
+def test_fast_gradient_equals_the_t_product_definition(K):
+    g = torch.Generator().manual_seed(K)
+    adapter = FuseAdapter(T={k: torch.randn(6, 5, k, generator=g, dtype=torch.float64) for k in range(1, 5)},
+                          max_subtokens=4)
+    G_B = torch.randn(9, 5, K, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(adapter.gradient(G_B), tprod(G_B, ttranspose(adapter.T[K])))

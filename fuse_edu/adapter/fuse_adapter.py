@@ -82,6 +82,7 @@ class FuseAdapter:
     T: dict[int, torch.Tensor]
     max_subtokens: int
     info: dict = field(default_factory=dict)  # fit parameters, words per bucket, timings, cache key
+    _spectra: dict = field(default_factory=dict, repr=False, compare=False)  # K -> Fourier slices of T_K^T
 
     # ------------------------------------------------------------------ fitting
 
@@ -160,14 +161,28 @@ class FuseAdapter:
 
     def to(self, device: str | torch.device) -> "FuseAdapter":
         self.T = {K: T.to(device) for K, T in self.T.items()}
+        self._spectra.clear()
         return self
 
     def gradient(self, G_B: torch.Tensor) -> torch.Tensor:
         """The FUSE gradient G_B * T_K^T for a batch of word gradients G_B (m, d_B, K); returns (m, d_A, K).
 
-        K is read from G_B; callers truncate the result to each word's first k_A rows.
+        K is read from G_B; callers truncate the result to each word's first k_A rows. This equals
+        ``tprod(G_B, ttranspose(T_K))`` (a test checks it) but runs in the backward pass of every
+        optimiser step, so T_K^T's Fourier slices are computed once, and the real slices (DC, and
+        Nyquist for even K: every slice when K <= 2) are multiplied in real arithmetic, 4x cheaper.
         """
-        return tprod(G_B, ttranspose(self.T[G_B.shape[2]]))              # (m, d_A, K)
+        K = G_B.shape[2]
+        if K == 1:  # no mixing of positions: a plain matrix product
+            return (G_B[:, :, 0].to(self.T[1].dtype) @ self.T[1][:, :, 0].T).unsqueeze(2)  # (m, d_A, 1)
+        if K not in self._spectra:
+            T_hat = torch.fft.rfft(ttranspose(self.T[K]), dim=2)             # (d_B, d_A, F)
+            self._spectra[K] = [T_hat[:, :, f].real.contiguous() if _real_slice(f, K) else T_hat[:, :, f].contiguous()
+                                for f in range(T_hat.shape[2])]
+        G_hat = torch.fft.rfft(G_B.to(self.T[K].dtype), dim=2)              # (m, d_B, F)
+        slices = [(G_hat[:, :, f].real @ T_f).to(G_hat.dtype) if _real_slice(f, K) else G_hat[:, :, f] @ T_f
+                  for f, T_f in enumerate(self._spectra[K])]                # F x (m, d_A)
+        return torch.fft.irfft(torch.stack(slices, dim=2), n=K, dim=2)      # (m, d_A, K)
 
     def map_words(self, X_A: torch.Tensor) -> torch.Tensor:
         """X_A * T_K: words (m, d_A, K) carried into B's embedding space, (m, d_B, K)."""
@@ -226,6 +241,11 @@ class FuseAdapter:
             return None
         log.info("adapter loaded from cache %s", path)
         return adapter
+
+
+def _real_slice(f: int, K: int) -> bool:
+    """Fourier slice f of a real length-K signal is real: the DC slice, and the Nyquist slice for even K."""
+    return f == 0 or 2 * f == K
 
 
 def position_wise(T_1: torch.Tensor, K: int) -> torch.Tensor:

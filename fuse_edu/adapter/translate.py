@@ -5,8 +5,9 @@ Backward (FUSE): re-tokenization has no derivative, so for every word we map the
 on its B sub-tokens, G_B (1 x d_B x K), to A's space as G_B * T_K^T and keep its first k_A rows.
 
 Everything index-like is planned on the CPU during the forward pass (``TranslationPlan``), and the
-backward pass is a handful of gathers, batched t-products and ``index_add_`` calls, one per bucket:
-no Python loop per word or per prompt, no boolean masking (which would force a host-device sync).
+backward pass is one gather and one batched t-product per bucket, then a single gather into A's
+positions: no Python loop per word or per prompt, no boolean masking (which would force a
+host-device sync).
 
 Which A tokens form a word is read from A's *vocabulary*, not by re-tokenizing: an optimiser may
 produce token sequences that are not the canonical tokenization of their text (GCG swaps single
@@ -76,17 +77,24 @@ class SourceVocabulary:
 
 @dataclass
 class TranslationPlan:
-    """Gather/scatter indices for one batch, flat over (prompt, position)."""
+    """Gather indices for one batch, flat over (prompt, position).
 
-    buckets: dict[int, tuple[torch.Tensor, torch.Tensor]]  # K -> (src_pos (m, K), dst_pos (m, K)), -1 = none
-    long_src: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (A token positions, their long-word index, 1/k_A)
-    long_dst: tuple[torch.Tensor, torch.Tensor]               # (B token positions, their long-word index)
+    Backward builds one row per (word, sub-token) slot, bucket by bucket, then one row per A token of
+    a long word, then a zero row. Every A token owns exactly one slot (or none), so A's gradient is a
+    single gather from those rows (``src_gather``): no scatter-add, which is slow on the CPU.
+    """
+
+    dst_pos: dict[int, torch.Tensor]   # K -> (m_K, K) flat B positions of each word's sub-tokens, -1 = padding
+    src_gather: torch.Tensor           # (B*T_A,) row of each A token in the stacked gradient rows
+    long_dst: tuple[torch.Tensor, torch.Tensor]  # (B token positions, their long-word index)
+    long_src: tuple[torch.Tensor, torch.Tensor]  # (long-word index of each long-word A token, 1/k_A)
     n_long: int
 
     def to(self, device: torch.device) -> "TranslationPlan":
         move = lambda ts: tuple(t.to(device, non_blocking=True) for t in ts)  # noqa: E731
-        return TranslationPlan({K: move(p) for K, p in self.buckets.items()}, move(self.long_src),
-                               move(self.long_dst), self.n_long)
+        return TranslationPlan({K: p.to(device, non_blocking=True) for K, p in self.dst_pos.items()},
+                               self.src_gather.to(device, non_blocking=True), move(self.long_dst),
+                               move(self.long_src), self.n_long)
 
 
 class _FuseGradient(torch.autograd.Function):
@@ -100,22 +108,23 @@ class _FuseGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_dst):
         B, T_A, d_A = ctx.src_shape
-        flat_dst = grad_dst.reshape(-1, grad_dst.shape[-1])                   # (B*T_B, d_B)
-        T_dtype = ctx.adapter.T[1].dtype
-        grad_src = flat_dst.new_zeros(B * T_A, d_A, dtype=T_dtype)            # (B*T_A, d_A)
-        for K, (src_pos, dst_pos) in ctx.plan.buckets.items():               # at most max_subtokens buckets
+        plan, T_dtype = ctx.plan, ctx.adapter.T[1].dtype
+        flat_dst = grad_dst.reshape(-1, grad_dst.shape[-1]).to(T_dtype)       # (B*T_B, d_B)
+        rows = []
+        for K, dst_pos in plan.dst_pos.items():                               # at most max_subtokens buckets
             keep = (dst_pos >= 0).unsqueeze(-1).to(T_dtype)                   # (m, K, 1)
-            G_B = flat_dst[dst_pos.clamp(min=0)].to(T_dtype) * keep           # (m, K, d_B)
-            G_A = ctx.adapter.gradient(G_B.transpose(1, 2)).transpose(1, 2)   # (m, K, d_A)
-            G_A = G_A * (src_pos >= 0).unsqueeze(-1).to(T_dtype)              # truncate to the first k_A rows
-            grad_src.index_add_(0, src_pos.clamp(min=0).reshape(-1), G_A.reshape(-1, d_A))
-        if ctx.plan.n_long:
-            src_pos, src_word, share = ctx.plan.long_src
-            dst_pos, dst_word = ctx.plan.long_dst
-            summed = flat_dst.new_zeros(ctx.plan.n_long, flat_dst.shape[1], dtype=T_dtype)  # (L, d_B)
-            summed.index_add_(0, dst_word, flat_dst[dst_pos].to(T_dtype))
+            G_B = flat_dst[dst_pos.clamp(min=0)] * keep                       # (m, K, d_B), zero-padded to K
+            G_A = ctx.adapter.gradient(G_B.transpose(1, 2)).transpose(1, 2)   # (m, K, d_A); rows >= k_A never gathered
+            rows.append(G_A.reshape(-1, d_A))
+        if plan.n_long:
+            dst_pos, dst_word = plan.long_dst
+            src_word, share = plan.long_src
+            summed = flat_dst.new_zeros(plan.n_long, flat_dst.shape[1])        # (L, d_B)
+            summed.index_add_(0, dst_word, flat_dst[dst_pos])
             per_word = summed @ ctx.adapter.T[1][:, :, 0].T                   # (L, d_A)
-            grad_src.index_add_(0, src_pos, per_word[src_word] * share.unsqueeze(1))
+            rows.append(per_word[src_word] * share.unsqueeze(1).to(T_dtype))
+        rows.append(flat_dst.new_zeros(1, d_A))                               # for tokens in no word
+        grad_src = torch.cat(rows)[plan.src_gather]                           # (B*T_A, d_A)
         return grad_src.reshape(B, T_A, d_A).to(grad_dst.dtype), None, None, None
 
 
@@ -182,7 +191,7 @@ def _dst_word_index(texts: list[str], offsets, width: int) -> tuple[torch.Tensor
 
 
 def build_plan(src_word: np.ndarray, dst_word: np.ndarray, n_words: int, max_subtokens: int) -> TranslationPlan:
-    """Turn flat word indices of A and B tokens (-1 = none) into per-bucket gather/scatter matrices."""
+    """Turn flat word indices of A and B tokens (-1 = none) into the gather indices of ``TranslationPlan``."""
     src_pos, dst_pos = np.flatnonzero(src_word >= 0), np.flatnonzero(dst_word >= 0)
     src_w, dst_w = src_word[src_pos], dst_word[dst_pos]       # word of each real token, non-decreasing
     k_src = np.bincount(src_w, minlength=n_words)             # (n_words,)
@@ -190,24 +199,29 @@ def build_plan(src_word: np.ndarray, dst_word: np.ndarray, n_words: int, max_sub
     rank_src = np.arange(len(src_w)) - np.searchsorted(src_w, src_w)  # position of a token inside its word
     rank_dst = np.arange(len(dst_w)) - np.searchsorted(dst_w, dst_w)
     bucket = np.maximum(k_src, k_dst)                         # the bucket rule: K = max(k_A, k_B)
-    buckets = {}
+    slot = np.full(len(src_word), -1)                         # stacked-row index of every A position
+    dst_mats, offset = {}, 0
     for K in range(1, max_subtokens + 1):
         members = np.flatnonzero(bucket == K)
         if not len(members):
             continue
         row = np.full(n_words, -1)
         row[members] = np.arange(len(members))
-        src_mat = np.full((len(members), K), -1)
         dst_mat = np.full((len(members), K), -1)
-        s, d = row[src_w] >= 0, row[dst_w] >= 0
-        src_mat[row[src_w[s]], rank_src[s]] = src_pos[s]
+        d = row[dst_w] >= 0
         dst_mat[row[dst_w[d]], rank_dst[d]] = dst_pos[d]
-        buckets[K] = (torch.from_numpy(src_mat), torch.from_numpy(dst_mat))
+        dst_mats[K] = torch.from_numpy(dst_mat)
+        s = row[src_w] >= 0
+        slot[src_pos[s]] = offset + row[src_w[s]] * K + rank_src[s]
+        offset += len(members) * K
     long_words = np.flatnonzero(bucket > max_subtokens)
     long_row = np.full(n_words, -1)
     long_row[long_words] = np.arange(len(long_words))
     s, d = long_row[src_w] >= 0, long_row[dst_w] >= 0
-    share = 1.0 / np.maximum(k_src[src_w[s]], 1)
-    long_src = (torch.from_numpy(src_pos[s]), torch.from_numpy(long_row[src_w[s]]), torch.from_numpy(share).float())
-    long_dst = (torch.from_numpy(dst_pos[d]), torch.from_numpy(long_row[dst_w[d]]))
-    return TranslationPlan(buckets, long_src, long_dst, len(long_words))
+    slot[src_pos[s]] = offset + np.arange(int(s.sum()))
+    offset += int(s.sum())
+    slot[slot < 0] = offset                                   # the zero row
+    share = torch.from_numpy(1.0 / np.maximum(k_src[src_w[s]], 1))
+    return TranslationPlan(dst_mats, torch.from_numpy(slot),
+                           (torch.from_numpy(dst_pos[d]), torch.from_numpy(long_row[dst_w[d]])),
+                           (torch.from_numpy(long_row[src_w[s]]), share), len(long_words))
