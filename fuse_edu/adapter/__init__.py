@@ -4,12 +4,15 @@
 - ``Bucket``, ``bucket_words``, ``word_tensor``: words as lateral slices, the bucket rule (``words``).
 - ``FuseAdapter``: all buckets, fitted from two embedding tables, cached on disk (``fuse_adapter``).
 - ``FuseTranslator``: exact re-tokenized forward, FUSE-gradient backward (``translate``).
+- ``heldout_fit_error``, ``translation_accuracy``, ``first_order_check``: is it any good (``diagnostics``).
 """
 
+from fuse_edu.adapter.diagnostics import first_order_check, heldout_fit_error, spearman, translation_accuracy
 from fuse_edu.adapter.fit import DEFAULT_RIDGE, fit_bucket, fit_residual
 from fuse_edu.adapter.fuse_adapter import FuseAdapter, default_words, position_wise
 from fuse_edu.adapter.translate import FuseTranslator, SourceVocabulary
 from fuse_edu.adapter.words import Bucket, bucket_words, word_tensor
 
 __all__ = ["DEFAULT_RIDGE", "Bucket", "FuseAdapter", "FuseTranslator", "SourceVocabulary", "bucket_words",
-           "default_words", "fit_bucket", "fit_residual", "position_wise", "word_tensor"]
+           "default_words", "first_order_check", "fit_bucket", "fit_residual", "heldout_fit_error", "position_wise",
+           "spearman", "translation_accuracy", "word_tensor"]
