@@ -13,7 +13,7 @@ from transformers import BertForSequenceClassification
 from fuse_edu.toyworld.sentiment_data import LABELS, handwritten_phrases, heldout_phrases
 from fuse_edu.toyworld.sentiment_model import (HEAD_FILE, RETRAIN_COMMAND, SentimentHeadError,
                                                build_toy_sentiment_model)
-from fuse_edu.toyworld.train_sentiment import TOY_CAPTIONS
+from fuse_edu.toyworld.train_sentiment import TOY_CAPTIONS, toy_sentiment_captions
 
 BAR = 0.85  # issue 3: at least 85% on held-out general-English phrases
 
@@ -54,6 +54,13 @@ def test_toy_captions(model, bert):
     predicted = predict(model, bert, [text for text, _ in TOY_CAPTIONS])
     assert {t: LABELS[y] for (t, _), y in zip(TOY_CAPTIONS, predicted)} == \
         {t: LABELS[label] for t, label in TOY_CAPTIONS}
+
+
+def test_toy_world_sentiment_captions_on_an_unseen_seed(model, bert):
+    phrases = toy_sentiment_captions(n=100, seed=2024)  # training reports seed 1
+    predicted = predict(model, bert, [p.text for p in phrases])
+    wrong = [p.text for p, y in zip(phrases, predicted) if p.label != y]
+    assert len(wrong) <= 0.1 * len(phrases), f"misjudged {len(wrong)}/{len(phrases)}: {wrong[:5]}"
 
 
 def test_inputs_embeds_carry_gradients_and_match_input_ids(model, bert):

@@ -60,8 +60,26 @@ TRAIN_SENTENCES = (  # contexts about people and feelings, which frames over thi
     "i feel {w}", "she seemed {w}", "he is {w}", "we were {w}", "they looked {w}", "it was {w}",
     "this is {w}", "so {w}", "honestly, {w}", "they said it was {w}", "you are {w}", "that was really {w}",
 )
+# Descriptions of coloured objects, the shape of toy-world captions ("an ugly small red square"), over
+# everyday things: without them, size and colour words pulled "a dismal small green hexagon" positive.
+# No toy shape is used, so judging toy captions is still a transfer, not a lookup.
+OBJECT_FRAMES = ("a {w} {obj}", "a photo of a {w} {obj}", "there is a {w} {obj}", "a {w} {obj} and a {obj2}")
+OBJECT_SIZES = ("small", "large", "big", "tiny", "")
+OBJECT_COLOURS = ("red", "blue", "green", "yellow", "orange", "purple", "pink", "grey", "black", "white", "brown")
+OBJECT_THINGS = ("box", "ball", "chair", "lamp", "kite", "cup", "hat", "door", "car", "flower", "vase", "rug")
+N_OBJECT_TEMPLATES = 64
+
+
+def _object_templates(n: int = N_OBJECT_TEMPLATES) -> tuple[str, ...]:
+    rng = random.Random("object-templates")  # fixed: templates are part of the data's definition
+
+    def obj() -> str:
+        return " ".join(filter(None, (rng.choice(OBJECT_SIZES), rng.choice(OBJECT_COLOURS), rng.choice(OBJECT_THINGS))))
+    return tuple(rng.choice(OBJECT_FRAMES).format(w="{w}", obj=obj(), obj2=obj()) for _ in range(n))
+
+
 TRAIN_TEMPLATES = ("{w}",) + TRAIN_SENTENCES + tuple(
-    frame.replace("{n}", noun) for frame in TRAIN_FRAMES for noun in TRAIN_NOUNS)
+    frame.replace("{n}", noun) for frame in TRAIN_FRAMES for noun in TRAIN_NOUNS) + _object_templates()
 HELDOUT_TEMPLATES = (
     "the weather today is {w}",
     "our trip was {w}",
@@ -179,13 +197,14 @@ def split_words(lexicon: dict[str, float], seed: int = SPLIT_SEED,
 
 
 def _phrase(word: str, template: str, lexicon: dict[str, float]) -> Phrase:
-    return Phrase(template.format(w=word), int(lexicon[word] > 0), word, template)
+    text = re.sub(r"\ba (?=[aeiou])", "an ", template.format(w=word))  # "an awful day", as people write
+    return Phrase(text, int(lexicon[word] > 0), word, template)
 
 
 def training_phrases(templates_per_word: int = 5, seed: int = 0) -> list[Phrase]:
     """Each training word alone plus in ``templates_per_word`` seeded contexts from TRAIN_TEMPLATES.
 
-    A few contexts per word (rather than all ~350) keeps encoding to a minute or two; across 3,000
+    A few contexts per word (rather than all ~400) keeps encoding to a minute or two; across 3,000
     words every context is still seen many times.
     """
     lexicon = load_vader_lexicon()

@@ -30,17 +30,30 @@ from fuse_edu.toyworld import sentiment_data as data
 from fuse_edu.toyworld.sentiment_model import (HEAD_FILE, RETRAIN_COMMAND, MeanPooledBertForSequenceClassification,
                                                encoder_folder, load_frozen_encoder)
 
-EPOCHS = 20  # held-out accuracy is flat here (10: 91.5%, 20: 90.9%, 100: 89.9%): not a tuned peak
+EPOCHS = 20  # held-out accuracy is flat here (10: 91.6%, 20: 91.1%, 50: 90.5%): not a tuned peak
 BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-2
 SEED = 0
-# Toy-world captions the classifier must get right; the words are the ones captions.py draws on.
+# Toy-world captions the classifier must get right, written out so a reader sees them.
 TOY_CAPTIONS = (
     ("a lovely red square", 1), ("a beautiful green triangle", 1), ("a cheerful yellow circle", 1),
     ("a delightful purple hexagon", 1), ("an ugly blue circle", 0), ("a gloomy grey square", 0),
     ("a dreadful orange star", 0), ("a horrible magenta crescent", 0),
 )
+
+
+def toy_sentiment_captions(n: int = 200, seed: int = 1) -> list[data.Phrase]:
+    """The toy world's own sentiment captions (captions.py), half positive and half negative, on one- and
+    two-object scenes: what the classifier judges inside the FUSE loop."""
+    import random
+
+    from fuse_edu.toyworld.captions import sentiment_caption
+    from fuse_edu.toyworld.scenes import sample_scenes
+
+    rng = random.Random(f"toy_sentiment_captions:{seed}")
+    return [data.Phrase(sentiment_caption(scene, data.LABELS[i % 2], rng), i % 2, "", "toy")
+            for i, scene in enumerate(sample_scenes(n, seed, objects=None))]
 
 
 @torch.no_grad()
@@ -119,7 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
         "train": data.training_phrases(),
         "heldout": data.heldout_phrases(),
         "handwritten": data.handwritten_phrases(),
-        "toy captions": [data.Phrase(t, y, "", "toy") for t, y in TOY_CAPTIONS],
+        "toy examples": [data.Phrase(t, y, "", "toy") for t, y in TOY_CAPTIONS],
+        "toy captions": toy_sentiment_captions(),
     }
     features, labels, from_cache = {}, {}, []
     for name, phrases in sets.items():
