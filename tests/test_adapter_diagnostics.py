@@ -48,7 +48,7 @@ def test_first_order_check_prefers_the_fuse_gradient(planted, words):
     translator = FuseTranslator(tok, tok, B, adapter)
     target = torch.randn(B.shape[1], generator=torch.Generator().manual_seed(1))
 
-    def loss_fn(ids, embeds, mask):  # a smooth loss of B's embeddings, reached through FUSE
+    def loss_fn(ids, embeds, mask, rows):  # a smooth loss of B's embeddings, reached through FUSE
         out, _, out_mask = translator(ids, embeds, mask)
         return ((out * out_mask.unsqueeze(-1)).sum(1) - target).square().sum(1) * 1e-3
 

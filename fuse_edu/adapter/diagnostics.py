@@ -54,18 +54,20 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([rank(x), rank(y)]))[0, 1])
 
 
-def first_order_check(loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+def first_order_check(loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
                       table: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, candidates: torch.Tensor,
                       swaps: int, generator: torch.Generator) -> dict:
     """Predicted versus true loss change over ``swaps`` random single-token swaps.
 
-    ``loss_fn(ids, embeds, mask) -> (B,)`` is a secondary model's loss of prompts in A's tokens (through
-    the FUSE translator); its gradient at ``embeds = table[ids]`` is the FUSE gradient. A swap replaces
+    ``loss_fn(ids, embeds, mask, rows) -> (B,)`` is a secondary model's loss of prompts in A's tokens
+    (through the FUSE translator); ``rows`` says which original prompt each row derives from, for
+    per-prompt context such as that prompt's image. Its gradient at ``embeds = table[ids]`` is the
+    FUSE gradient. A swap replaces
     token ``ids[b, i]`` by a token drawn from ``candidates``; its first-order predicted change is
     ``grad[b, i] . (table[new] - table[old])``.
     """
     embeds = table[ids].detach().clone().requires_grad_(True)                  # (B, T, d_A)
-    base = loss_fn(ids, embeds, mask)                                           # (B,)
+    base = loss_fn(ids, embeds, mask, torch.arange(ids.shape[0]))              # (B,)
     (grad,) = torch.autograd.grad(base.sum(), embeds)                           # (B, T, d_A)
     lengths = mask.sum(1)
     rows = torch.randint(0, ids.shape[0], (swaps,), generator=generator)        # (S,)
@@ -79,6 +81,6 @@ def first_order_check(loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     swapped = ids[rows].clone()
     swapped[torch.arange(swaps), cols] = new
     with torch.no_grad():
-        actual = loss_fn(swapped, table[swapped], mask[rows]) - base.detach()[rows]  # (S,)
+        actual = loss_fn(swapped, table[swapped], mask[rows], rows) - base.detach()[rows]  # (S,)
     return {"spearman_fuse": spearman(predicted, actual), "spearman_random": spearman(predicted_random, actual),
             "predicted": predicted.detach(), "predicted_random": predicted_random, "actual": actual, "swaps": swaps}
