@@ -1,0 +1,380 @@
+"""The objective a prompt optimiser minimises: a weighted sum of per-model losses of one prompt.
+
+The prompt lives in the *primary* causal LM's token space (model A, DESIGN.md §1). Every term scores
+it with one frozen model:
+
+- ``LMTerm``          mean NLL of the prompt after ``<bos> + prefix`` (fluency), or, with ``target``,
+                      the NLL of a target string right after the prompt (the GCG "make it say X" loss);
+- ``CLIPTerm``        1 - cos(text feature of prefix + prompt + suffix, image feature), one image or
+                      the mean feature of several;
+- ``ClassifierTerm``  cross-entropy toward a named label ("positive").
+
+A term whose model is not the primary reaches the prompt through a ``FuseTranslator``: the forward pass
+is exact (decode A's tokens, re-tokenize with B), the backward pass is the FUSE gradient. Each term
+frames the prompt for its own model with ``Frame`` (its special tokens plus its own prefix/suffix).
+
+``Objective.losses`` is differentiable w.r.t. the prompt's embeddings; ``evaluate`` is the no-grad,
+chunked, autocast path that optimisers call on their candidate batches; ``one_hot_gradient`` is GCG's
+d loss / d one-hot token matrix, computed as (d loss / d embeddings) @ table.T: one matmul for every
+vocabulary entry at once, valid because embeddings = one_hot @ table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from fuse_edu.adapter import FuseAdapter, FuseTranslator
+from fuse_edu.framing import Frame
+from fuse_edu.models import CausalLM, DualEncoder, SequenceClassifier
+from fuse_edu.models.base import FrozenModel
+from fuse_edu.optim.base import check_weights
+
+
+def start_id(tokenizer) -> int:
+    """The id a sequence starts from when the tokenizer adds none: BOS, else EOS (GPT-2's convention)."""
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if token is None:
+        raise ValueError(f"{type(tokenizer).__name__} has neither a BOS nor an EOS token; the LM cannot score "
+                         "the prompt's first token without a context")
+    return token
+
+
+def frame_ids(frame: Frame, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The ids ``frame.apply`` lays out, on the device: (B, T) -> (B, p+T+s); padding holds 0."""
+    B, T = ids.shape
+    p, s = len(frame.prefix_ids), len(frame.suffix_ids)
+    prefix = torch.tensor(frame.prefix_ids, dtype=torch.long, device=ids.device).expand(B, p)   # (B, p)
+    framed = torch.cat([prefix, ids * mask.long(), ids.new_zeros(B, s)], dim=1)                 # (B, p+T+s)
+    if s:
+        where = p + mask.long().sum(1, keepdim=True) + torch.arange(s, device=ids.device)        # (B, s)
+        suffix = torch.tensor(frame.suffix_ids, dtype=torch.long, device=ids.device).expand(B, s)
+        framed = framed.scatter(1, where, suffix)
+    return framed
+
+
+class Term:
+    """One weighted model loss. ``adapter`` connects a secondary model to the primary (None for the primary
+    itself): a ``FuseAdapter`` fitted from the primary to this model, or a ready ``FuseTranslator``."""
+
+    model: FrozenModel
+    name: str
+
+    def __init__(self, model: FrozenModel, weight: float, name: str,
+                 adapter: FuseAdapter | FuseTranslator | None = None):
+        self.model, self.weight, self.name, self.adapter = model, weight, name, adapter
+
+    def loss(self, ids: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) loss of prompts given in *this term's model's* tokens: ids (B, T), embeds (B, T, d), mask (B, T)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, weight={self.weight!r})"
+
+
+class LMTerm(Term):
+    """Causal-LM NLL. Without ``target``: mean NLL of the prompt's tokens after ``<bos> + prefix``.
+    With ``target``: mean NLL of the target's tokens right after the prompt (the prompt itself unscored).
+    For fluency *and* a target, use two LMTerms (their names differ by default: "lm" and "target")."""
+
+    def __init__(self, lm: CausalLM, weight: float = 1.0, prefix: str = "", target: str | None = None,
+                 name: str | None = None, adapter: FuseAdapter | FuseTranslator | None = None):
+        if not isinstance(lm, CausalLM):
+            raise TypeError(f"LMTerm needs a CausalLM, got {type(lm).__name__}")
+        super().__init__(lm, weight, name or ("lm" if target is None else "target"), adapter)
+        self.prefix, self.target = prefix, target
+        tokenizer = lm.tokenizer
+        frame = Frame.of(tokenizer, prefix, target or "")
+        if not frame.prefix_ids:  # GPT-2 adds no BOS: the first prompt token still needs a context
+            frame = Frame((start_id(tokenizer), *frame.prefix_ids), frame.suffix_ids)
+        self.frame = frame
+        self.n_target = len(tokenizer(target, add_special_tokens=False)["input_ids"]) if target else 0
+        if target is not None and self.n_target == 0:
+            raise ValueError(f"target {target!r} gives no tokens; pass target=None to score the prompt itself")
+
+    def loss(self, ids, embeds, mask):
+        framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)  # (B, W, d), (B, W)
+        framed_ids = frame_ids(self.frame, ids, mask)                                      # (B, W)
+        p, lengths = len(self.frame.prefix_ids), mask.long().sum(1, keepdim=True)          # (B, 1)
+        position = torch.arange(framed.shape[1], device=framed.device)                     # (W,)
+        if self.target is None:   # the prompt's own tokens
+            first, count = torch.full_like(lengths, p), lengths
+        else:                     # the target's tokens, right after each row's prompt
+            first, count = p + lengths, torch.full_like(lengths, self.n_target)
+        target_mask = (position >= first) & (position < first + count)                    # (B, W)
+        return self.model.nll_from_embeddings(framed, framed_mask, target_mask, framed_ids)
+
+
+class CLIPTerm(Term):
+    """1 - cos(text feature of prefix + prompt + suffix, the image feature). Several images are averaged
+    into one target direction (a caption that fits them all)."""
+
+    def __init__(self, clip: DualEncoder, adapter: FuseAdapter | FuseTranslator | None,
+                 images: list[Image.Image] | Image.Image | None = None, weight: float = 1.0,
+                 prefix: str = "", suffix: str = "", image_features: torch.Tensor | None = None,
+                 name: str = "clip"):
+        if not isinstance(clip, DualEncoder):
+            raise TypeError(f"CLIPTerm needs a DualEncoder, got {type(clip).__name__}")
+        super().__init__(clip, weight, name, adapter)
+        if (images is None) == (image_features is None):
+            raise ValueError("CLIPTerm needs exactly one of images= (PIL images) or image_features= (a tensor)")
+        if images is not None:
+            images = [images] if isinstance(images, Image.Image) else list(images)
+            if not images:
+                raise ValueError("CLIPTerm got an empty list of images")
+            features = clip.encode_images(images)                                         # (M, D)
+        else:
+            features = torch.as_tensor(image_features).float()
+            features = features[None] if features.ndim == 1 else features                 # (M, D)
+        # averaged here, to one (D,) row: DualEncoder would pair rows one-to-one if M happened to equal B
+        self.target = torch.nn.functional.normalize(features.float().mean(0), dim=-1).to(clip.device)  # (D,)
+        self.prefix, self.suffix = prefix, suffix
+        self.frame = Frame.of(clip.tokenizer, prefix, suffix)
+
+    def loss(self, ids, embeds, mask):
+        framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)   # (B, W, d)
+        return self.model.loss_from_embeddings(framed, framed_mask, self.target)
+
+
+class ClassifierTerm(Term):
+    """Cross-entropy of the classifier toward the class named ``label``."""
+
+    def __init__(self, classifier: SequenceClassifier, adapter: FuseAdapter | FuseTranslator | None, label: str,
+                 weight: float = 1.0, prefix: str = "", suffix: str = "", name: str = "classifier"):
+        if not isinstance(classifier, SequenceClassifier):
+            raise TypeError(f"ClassifierTerm needs a SequenceClassifier, got {type(classifier).__name__}")
+        super().__init__(classifier, weight, name, adapter)
+        classifier.label_index(label)  # unknown label: ValueError naming the accepted ones
+        self.label, self.prefix, self.suffix = label, prefix, suffix
+        self.frame = Frame.of(classifier.tokenizer, prefix, suffix)
+
+    def loss(self, ids, embeds, mask):
+        framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)   # (B, W, d)
+        return self.model.loss_from_embeddings(framed, framed_mask, self.label)
+
+
+@dataclass
+class _Route:
+    """How a term sees the prompt: directly (same model as the primary) or through a translator."""
+
+    term: Term
+    translator: FuseTranslator | None = field(default=None)
+
+
+class Objective:
+    """A primary causal LM (the prompt's token space) and weighted terms; see the module docstring."""
+
+    def __init__(self, primary: CausalLM, terms: list[Term]):
+        if not isinstance(primary, CausalLM):
+            raise TypeError(f"the primary model must be a CausalLM (the prompt lives in its tokens), "
+                            f"got {type(primary).__name__}")
+        if not terms:
+            raise ValueError("an Objective needs at least one term")
+        names = [t.name for t in terms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"term names must be distinct (they key the per-term losses), got {names}")
+        check_weights({t.name: t.weight for t in terms})
+        self.primary, self.terms = primary, list(terms)
+        self.routes = [_Route(t, self._translator(t)) for t in terms]
+        # AutoDAN's readability prior reads the primary LM after the fluency term's own frame
+        fluency = next((t for t in terms if isinstance(t, LMTerm) and t.model is primary and t.target is None), None)
+        self.lm_frame = fluency.frame if fluency else Frame((start_id(primary.tokenizer),), ())
+
+    def _translator(self, term: Term) -> FuseTranslator | None:
+        if term.model is self.primary:
+            return None
+        if isinstance(term.adapter, FuseTranslator):
+            return term.adapter
+        if not isinstance(term.adapter, FuseAdapter):
+            raise ValueError(f"term {term.name!r} uses a model other than the primary, so it needs a FuseAdapter "
+                             f"(FuseAdapter.fit(primary, model)) or a FuseTranslator, got {term.adapter!r}")
+        return FuseTranslator(self.primary.tokenizer, term.model.tokenizer, term.model.embedding_table, term.adapter)
+
+    # ------------------------------------------------------------------ the prompt space
+    @property
+    def tokenizer(self):
+        return self.primary.tokenizer
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        return self.primary.embedding_table  # (V, d_A)
+
+    @property
+    def device(self) -> torch.device:
+        return self.primary.device
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {t.name: float(t.weight) for t in self.terms}
+
+    def texts(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> list[str]:
+        """The prompts as text (one host transfer for the whole batch)."""
+        ids, mask = _check_batch(ids, mask)
+        rows = [row[m.bool()].tolist() for row, m in zip(ids.cpu(), mask.cpu())]
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    # ------------------------------------------------------------------ losses
+    def losses(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
+               embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted total (B,) and unweighted per-term losses {name: (B,)}; differentiable w.r.t. ``embeds``
+        (default: the primary's embeddings of ``ids``). Rows are right-padded prompts, mask (B, T)."""
+        ids, mask = _check_batch(ids, mask)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        embeds = self.primary.embed(ids) if embeds is None else embeds                  # (B, T, d_A)
+        total, per_term = None, {}
+        for route in self.routes:
+            if route.translator is None:
+                term_ids, term_embeds, term_mask = ids, embeds, mask
+            elif torch.is_grad_enabled() and embeds.requires_grad:
+                term_embeds, term_ids, term_mask = route.translator(ids, embeds, mask)  # (B, T_B, d_B) FUSE backward
+            else:
+                term_ids, term_embeds, term_mask = self._exact(route, ids, mask)       # same forward, no plan
+            loss = route.term.loss(term_ids, term_embeds, term_mask).float()            # (B,)
+            per_term[route.term.name] = loss
+            weighted = route.term.weight * loss
+            total = weighted if total is None else total + weighted
+        return total, per_term
+
+    def _exact(self, route: _Route, ids, mask):
+        """The translator's forward without its backward plan: decode, re-tokenize, look up (host side,
+        one transfer per batch: re-tokenizing text has no device version)."""
+        model = route.term.model
+        rows = model.tokenizer(route.translator.texts(ids, mask), add_special_tokens=False)["input_ids"]
+        width = max(1, max(map(len, rows)))   # a prompt that re-tokenizes to nothing keeps a masked slot
+        term_ids = torch.zeros(len(rows), width, dtype=torch.long)                     # (B, T_B)
+        term_mask = torch.zeros(len(rows), width, dtype=torch.long)                    # (B, T_B)
+        for b, row in enumerate(rows):                                                 # bookkeeping, CPU
+            term_ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
+            term_mask[b, :len(row)] = 1
+        term_ids, term_mask = term_ids.to(self.device), term_mask.to(self.device)
+        table = model.embedding_table
+        term_embeds = table[term_ids.to(table.device)].to(self.device)                 # (B, T_B, d_B)
+        return term_ids, term_embeds * term_mask.unsqueeze(-1).to(term_embeds.dtype), term_mask
+
+    @torch.no_grad()
+    def evaluate(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
+                 chunk_size: int = 256) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``losses`` without gradients, ``chunk_size`` prompts at a time, in bf16/fp16 autocast on CUDA."""
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        ids, mask = _check_batch(ids, mask)
+        totals, parts = [], {t.name: [] for t in self.terms}
+        with _autocast(self.device):
+            for ids_chunk, mask_chunk in zip(ids.split(chunk_size), mask.split(chunk_size)):
+                total, per_term = self.losses(ids_chunk, mask_chunk)
+                totals.append(total.float())
+                for name, loss in per_term.items():
+                    parts[name].append(loss.float())
+        return torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+    # ------------------------------------------------------------------ gradients and the LM prior
+    def embedding_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """d total / d prompt embeddings, (B, T, d_A); secondary terms contribute their FUSE gradient."""
+        ids, mask = _check_batch(ids, mask)
+        embeds = self.primary.embed(ids.to(self.device)).detach().requires_grad_(True)  # (B, T, d_A)
+        with torch.enable_grad():
+            total, _ = self.losses(ids, mask, embeds)
+            (grad,) = torch.autograd.grad(total.sum(), embeds)  # rows are independent: the sum keeps each row's gradient
+        return grad                                                                      # (B, T, d_A)
+
+    def one_hot_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """d total / d one-hot token matrix, (B, T, V): since embeds = one_hot @ table, it is grad @ table.T.
+        (Exact for embedding layers that only look rows up, as GPT-2's; layers that rescale would need the scale.)"""
+        grad = self.embedding_gradient(ids, mask)                                          # (B, T, d_A)
+        return grad @ self.embedding_table.detach().T.to(grad.dtype)                       # (B, T, V)
+
+    @torch.no_grad()
+    def next_token_logprobs(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Primary LM's log p(next token | <bos> + prefix + prompt), (B, V). Reads the last hidden state and
+        projects only that row, so the (B, T, V) logits are never formed."""
+        ids, mask = _check_batch(ids, mask)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        lm, frame = self.primary, self.lm_frame
+        # only the frame's prefix: whatever follows the prompt is what this distribution predicts
+        framed, framed_mask = Frame(frame.prefix_ids, ()).apply(lm.embed(ids), mask, lm.embedding_table)  # (B, W, d)
+        with _autocast(self.device):
+            hidden = lm.model.base_model(inputs_embeds=framed, attention_mask=framed_mask,
+                                         use_cache=False).last_hidden_state                 # (B, W, d)
+            last = framed_mask.sum(1) - 1                                                   # (B,)
+            final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]       # (B, d)
+            logits = lm.model.get_output_embeddings()(final)                                # (B, V)
+        return logits.float().log_softmax(-1)
+
+
+def _check_batch(ids: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
+        raise ValueError(f"ids must be a (B, T) long tensor, got {getattr(ids, 'dtype', type(ids))} "
+                         f"{tuple(getattr(ids, 'shape', ()))}")
+    if ids.shape[1] == 0:
+        raise ValueError("ids has no positions (T = 0): a prompt needs at least one token")
+    if mask is None:
+        mask = torch.ones_like(ids)
+    if mask.shape != ids.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} must match ids {tuple(ids.shape)}")
+    return ids, mask.long()
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (fp16 where bf16 is unsupported); nothing on CPU, where fp32 is faster and exact."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+# ---------------------------------------------------------------------- the convenience builder
+
+DEFAULT_WEIGHTS: dict[str, float] = {"lm": 1.0, "clip": 1.0, "sentiment": 1.0}
+TOY_ADAPTER_WORDS = 20_000  # wordfreq words added to the toy lexicon when fitting toy adapters
+
+
+def adapter_words(preset_name: str) -> list[str] | None:
+    """Words to fit a preset's adapters on. Toy: the caption lexicon the toy models were trained on, then
+    frequent English words (DESIGN.md §4 trap 2: rows the toy models never saw carry little signal, so the
+    lexicon comes first and is never cut by ``words_per_bucket``). Other presets: None, the wordfreq default."""
+    if preset_name != "toy":
+        return None
+    from fuse_edu.adapter import default_words
+    from fuse_edu.toyworld.captions import vocabulary
+
+    lexicon = vocabulary()
+    return lexicon + [w for w in default_words(TOY_ADAPTER_WORDS) if w not in set(lexicon)]
+
+
+def fit_preset_adapter(preset, model: FrozenModel) -> FuseAdapter:
+    """The FUSE adapter from the preset's LM to ``model``, fitted once and then read from the disk cache."""
+    return FuseAdapter.fit(preset.lm, model, words=adapter_words(preset.name))
+
+
+def build_objective(preset="toy", images=None, image_features: torch.Tensor | None = None,
+                    sentiment: str | None = None, weights: dict[str, float] | None = None, prefix: str = "",
+                    clip_prefix: str | None = None, clip_suffix: str = "", device: str | torch.device = "cpu",
+                    target: str | None = None) -> Objective:
+    """The captioning objective: LM fluency + CLIP toward ``images`` (+ a sentiment label, + an LM target).
+
+    ``preset``: a name for ``load_preset`` or a loaded ``Preset``. ``weights``: per-term weights, keys
+    "lm", "clip", "sentiment", "target" (missing keys take ``DEFAULT_WEIGHTS``, "target" 1.0).
+    ``clip_prefix`` defaults to ``prefix``: CLIP reads the caption as the LM writes it.
+    """
+    from fuse_edu.models import Preset, load_preset
+
+    preset = preset if isinstance(preset, Preset) else load_preset(preset, device=device)
+    weights = {**DEFAULT_WEIGHTS, "target": 1.0, **(weights or {})}
+    unknown = set(weights) - {"lm", "clip", "sentiment", "target"}
+    if unknown:
+        raise ValueError(f"unknown weight names {sorted(unknown)}; accepted: lm, clip, sentiment, target")
+    check_weights(weights)
+    terms: list[Term] = [LMTerm(preset.lm, weights["lm"], prefix=prefix)]
+    if images is not None or image_features is not None:
+        terms.append(CLIPTerm(preset.clip, fit_preset_adapter(preset, preset.clip), images, weights["clip"],
+                              prefix=prefix if clip_prefix is None else clip_prefix, suffix=clip_suffix,
+                              image_features=image_features))
+    if sentiment is not None:
+        terms.append(ClassifierTerm(preset.sentiment, fit_preset_adapter(preset, preset.sentiment), sentiment,
+                                    weights["sentiment"], name="sentiment"))
+    if target is not None:
+        terms.append(LMTerm(preset.lm, weights["target"], prefix=prefix, target=target))
+    return Objective(preset.lm, terms)
