@@ -88,7 +88,7 @@ class LMTerm(Term):
         self.prefix, self.target = prefix, target
         tokenizer = lm.tokenizer
         frame = Frame.of(tokenizer, prefix, target or "")
-        if not frame.prefix_ids:  # GPT-2 adds no BOS: the first prompt token still needs a context
+        if not Frame.of(tokenizer).prefix_ids:  # GPT-2 adds no BOS: the first token still needs a context
             frame = Frame((start_id(tokenizer), *frame.prefix_ids), frame.suffix_ids)
         self.frame = frame
         self.n_target = len(tokenizer(target, add_special_tokens=False)["input_ids"]) if target else 0
