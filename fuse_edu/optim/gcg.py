@@ -1,0 +1,59 @@
+"""GCG, Greedy Coordinate Gradient (Zou et al. 2023): gradient-ranked single-token swaps, scored exactly.
+
+One step:
+1. the gradient of the loss w.r.t. the prompt's one-hot token matrix, (T, V), from one backward pass
+   and one matmul (``Objective.one_hot_gradient``); through FUSE for the secondary models;
+2. per position, the k allowed tokens whose gradient is most negative: a first-order guess at which
+   swaps lower the loss (``top_k_replacements``);
+3. a batch of distinct single-swap candidates drawn from those T*k swaps on the device;
+4. every candidate scored exactly; the next step starts from the batch's best, even when it is worse
+   than the current prompt, as in the paper (``accept="improve"`` keeps only improvements instead).
+The gradient only ranks swaps; step 4 decides. That is why an approximate (FUSE) gradient is enough.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fuse_edu.optim.candidates import single_swap_candidates, top_k_replacements
+from fuse_edu.optim.loop import CandidateSearch
+
+ACCEPT_RULES = ("best", "improve")
+
+
+class GCG(CandidateSearch):
+    """``GCG(objective, prompt_length).run(steps) -> RunResult``; see the module docstring.
+
+    ``topk``: swaps considered per position. ``candidates_per_step``: how many of the T*topk swaps are
+    scored each step. Other arguments: ``CandidateSearch``.
+    """
+
+    name = "gcg"
+
+    def __init__(self, objective, prompt_length: int = 6, topk: int = 64, candidates_per_step: int = 128,
+                 seed: int = 0, budget: int | None = None, init_text: str | None = None,
+                 allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
+                 progress: bool = True):
+        if accept not in ACCEPT_RULES:
+            raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
+        self.accept_rule = accept
+        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
+                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress)
+        n_allowed = len(self.allowed_ids)
+        if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk < n_allowed:
+            raise ValueError(f"topk must be an int from 1 to {n_allowed - 1} (the allowed tokens but the current one), "
+                             f"got {topk!r}")
+        self.topk = topk
+
+    def propose(self) -> torch.Tensor:
+        grad = self.objective.one_hot_gradient(self.current[None])[0]                 # (T, V)
+        replacements = top_k_replacements(grad, self.current, self.allowed, self.topk)  # (T, k)
+        return single_swap_candidates(self.current, replacements, self.candidates_per_step, self.generator)  # (n, T)
+
+    def accept(self, ids: torch.Tensor, loss: torch.Tensor) -> None:
+        if self.accept_rule == "best":
+            self.current, self.current_loss = ids, loss
+        else:  # only an improvement moves the prompt; torch.where keeps it on the device
+            better = loss < self.current_loss
+            self.current = torch.where(better, ids, self.current)
+            self.current_loss = torch.where(better, loss, self.current_loss)

@@ -1,0 +1,145 @@
+"""The step loop every candidate-batch optimiser shares: initial prompt, budget, history, progress, result.
+
+A subclass says only how one step proposes candidates (``propose``) and which prompt the next step starts
+from (``accept``). ``CandidateSearch`` does the rest the same way for every method, so GCG and random
+search are compared on equal terms: the same initial prompt, the same evaluation count (the initial
+prompt costs one evaluation, each step ``candidates_per_step``), the same history columns.
+
+One host-device sync per step, in ``record``: the history row and the progress bar need a number.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from tqdm.auto import tqdm
+
+from fuse_edu.optim.base import Budget, RunResult, Stopwatch
+from fuse_edu.optim.candidates import allowed_token_mask, greedy_prompt
+
+
+def device_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device``: candidates are drawn where they are used, with no transfer."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _positive_int(value, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return value
+
+
+class CandidateSearch:
+    """Base class: a fixed-length prompt improved by scoring batches of candidates. See the module docstring.
+
+    ``allowed``: a kind for ``allowed_token_mask`` ("word", "lower", "alpha", "all") or a (V,) bool mask.
+    ``init_text``: the prompt's first tokens, continued greedily by the LM up to ``prompt_length``
+    (None: all of it greedy).
+    """
+
+    name = "search"
+
+    def __init__(self, objective, prompt_length: int, candidates_per_step: int, seed: int = 0,
+                 budget: int | None = None, init_text: str | None = None, allowed: str | torch.Tensor = "word",
+                 chunk_size: int = 256, progress: bool = True):
+        if not isinstance(prompt_length, int) or isinstance(prompt_length, bool) or prompt_length < 1:
+            raise ValueError(f"prompt_length must be a positive int (a prompt needs at least one token), "
+                             f"got {prompt_length!r}")
+        self.objective, self.prompt_length = objective, prompt_length
+        self.candidates_per_step = _positive_int(candidates_per_step, "candidates_per_step")
+        self.chunk_size = _positive_int(chunk_size, "chunk_size")
+        if budget is not None:
+            _positive_int(budget, "budget")
+            if budget < self.candidates_per_step + 1:
+                raise ValueError(f"budget {budget} is smaller than one step: the initial prompt and "
+                                 f"{self.candidates_per_step} candidates need {self.candidates_per_step + 1} evaluations")
+        self.budget_cap, self.seed, self.progress, self.init_text = budget, seed, progress, init_text
+        device, rows = objective.device, objective.embedding_table.shape[0]
+        if isinstance(allowed, str):
+            self.allowed = allowed_token_mask(objective.tokenizer, allowed, size=rows, device=device)  # (V,)
+        else:
+            if allowed.dtype != torch.bool or allowed.shape != (rows,) or not allowed.any():
+                raise ValueError(f"allowed must be a kind name or a ({rows},) bool mask with some True entry, "
+                                 f"got {allowed.dtype} {tuple(allowed.shape)}")
+            self.allowed = allowed.to(device)
+        self.allowed_ids = self.allowed.nonzero().flatten()                           # (A,) once, at set-up
+        self.generator = device_generator(device, seed)
+        self.initial_ids = self._initial_prompt()                                     # (T,)
+        self.reset()
+
+    def _initial_prompt(self) -> torch.Tensor:
+        start = None
+        if self.init_text is not None:
+            start = self.objective.tokenizer(self.init_text, add_special_tokens=False)["input_ids"]
+        return greedy_prompt(self.objective, self.prompt_length, self.allowed, start)
+
+    def reset(self) -> None:
+        """Back to the initial prompt, a fresh budget, a reseeded generator and an empty history."""
+        self.generator.manual_seed(self.seed)
+        self.budget, self.clock, self.history, self.steps_done = Budget(self.budget_cap), Stopwatch(), [], 0
+        self.current = self.initial_ids.clone()                                       # (T,)
+        losses = self.score(self.current[None])                                       # (1,)
+        self.best_ids, self.best_loss = self.current.clone(), losses[0]
+        self.current_loss = losses[0]
+
+    # ------------------------------------------------------------------ what a subclass provides
+    def propose(self) -> torch.Tensor:
+        """(n, T) candidate prompts for this step."""
+        raise NotImplementedError
+
+    def accept(self, ids: torch.Tensor, loss: torch.Tensor) -> None:
+        """The step's best candidate (T,) and loss: by default the next step starts from it (GCG)."""
+        self.current, self.current_loss = ids, loss
+
+    # ------------------------------------------------------------------ the loop
+    def score(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Exact losses (n,) of (n, T) candidates, counted against the budget."""
+        self.budget.spend(candidates.shape[0])
+        return self.objective.evaluate(candidates, None, chunk_size=self.chunk_size)[0]
+
+    def step(self) -> torch.Tensor:
+        """One step: propose, score, keep the best. Returns the step's best loss (0-d, on the device)."""
+        candidates = self.propose()                                                   # (n, T)
+        losses = self.score(candidates)                                               # (n,)
+        i = losses.argmin()
+        ids, loss = candidates[i], losses[i]
+        better = loss < self.best_loss                                                # on the device: no sync
+        self.best_ids = torch.where(better, ids, self.best_ids)
+        self.best_loss = torch.where(better, loss, self.best_loss)
+        self.accept(ids, loss)
+        self.steps_done += 1
+        return loss
+
+    def record(self, step_loss: torch.Tensor) -> float:
+        """One history row; the step's single host sync."""
+        best, step = torch.stack([self.best_loss, step_loss]).tolist()
+        self.history.append({"step": self.steps_done, "best_loss": best, "step_loss": step,
+                             "evaluations": self.budget.spent, "seconds": self.clock.seconds})
+        return best
+
+    def run(self, steps: int) -> RunResult:
+        """Up to ``steps`` steps from the initial prompt, fewer if the budget runs out first."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        self.reset()
+        self.record(self.best_loss)
+        bar = tqdm(range(steps), desc=self.name, unit="step", file=sys.stderr, disable=not self.progress,
+                   leave=False)
+        for _ in bar:
+            if not self.budget.allows(self.candidates_per_step):
+                break
+            best = self.record(self.step())
+            bar.set_postfix(loss=f"{best:.3f}")
+        bar.close()
+        return self.result()
+
+    def result(self) -> RunResult:
+        ids = self.best_ids[None]                                                     # (1, T)
+        total, per_term = self.objective.evaluate(ids)                                # reporting only: not counted
+        return RunResult(best_text=self.objective.texts(ids)[0].strip(), best_ids=self.best_ids.tolist(),
+                         best_loss=float(total[0]), term_losses={k: float(v[0]) for k, v in per_term.items()},
+                         evaluations=self.budget.spent, seconds=self.clock.seconds, steps=self.steps_done,
+                         history=self.history)
