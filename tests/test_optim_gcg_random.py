@@ -1,0 +1,196 @@
+"""GCG and random search: candidate batches have the promised shape, runs are seeded, the budget is obeyed,
+a tiny GCG run lowers a single-model loss, and bad settings are refused with messages."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from fuse_edu.models import CausalLM
+from fuse_edu.objectives import LMTerm, Objective
+from fuse_edu.optim import GCG, RandomSearch, method, strategy
+from fuse_edu.optim.candidates import (
+    allowed_token_mask, greedy_prompt, l0_candidates, l2_candidates, single_swap_candidates, top_k_replacements,
+    with_token_at,
+)
+
+N = 32  # candidates per step: small, the tiny LM is cheap but the CPU is shared
+
+
+@pytest.fixture(scope="module")
+def lm(gpt2):
+    torch.manual_seed(0)
+    return CausalLM(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64, vocab_size=50257)), gpt2)
+
+
+@pytest.fixture(scope="module")
+def objective(lm):
+    """The single-model exercise: a prompt after which the LM says " square"."""
+    return Objective(lm, [LMTerm(lm, target=" square")])
+
+
+@pytest.fixture(scope="module")
+def allowed(gpt2):
+    return allowed_token_mask(gpt2, "word")
+
+
+def generator(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------------------- candidates
+
+def test_allowed_tokens_are_whole_words(gpt2, allowed):
+    assert allowed.shape == (len(gpt2),)
+    for piece, ok in [("Ġsquare", True), ("ĠRed", True), ("square", False), ("Ġ42", False), ("Ġ(", False), ("Ġ", False)]:
+        assert bool(allowed[gpt2.convert_tokens_to_ids(piece)]) is ok, piece
+    assert not allowed[gpt2.eos_token_id]
+    lower = allowed_token_mask(gpt2, "lower")
+    assert not lower[gpt2.convert_tokens_to_ids("ĠRed")] and bool((lower <= allowed).all())
+    with pytest.raises(ValueError, match="unknown allowed-token kind 'words'.*word, lower"):
+        allowed_token_mask(gpt2, "words")
+
+
+def test_top_k_replacements_skip_the_current_token_and_disallowed_ones(allowed):
+    grad = torch.randn(4, len(allowed), generator=generator())
+    current = torch.tensor([257, 2266, 6616, 13])           # " a red square."
+    grad[0, 257] = -1e9                                      # the current token has the best gradient
+    top = top_k_replacements(grad, current, allowed, k=16)  # (4, 16)
+    assert top.shape == (4, 16)
+    assert allowed[top].all() and not (top == current[:, None]).any()
+
+
+def test_single_swap_candidates_differ_from_the_prompt_in_exactly_one_position():
+    current = torch.tensor([1, 2, 3, 4, 5])
+    replacements = torch.arange(100, 140).reshape(5, 8)     # (T, k), never equal to current
+    candidates = single_swap_candidates(current, replacements, 30, generator())
+    assert candidates.shape == (30, 5)
+    changed = candidates != current
+    assert (changed.sum(1) == 1).all()
+    position = changed.long().argmax(1)
+    assert (replacements[position] == candidates[changed][:, None]).any(1).all()  # from that position's top-k
+    assert len({tuple(c) for c in candidates.tolist()}) == 30                      # distinct swaps
+    assert single_swap_candidates(current, replacements, 1000, generator()).shape == (40, 5)  # at most T*k
+
+
+def test_with_token_at_writes_one_column():
+    out = with_token_at(torch.tensor([1, 2, 3]), 1, torch.tensor([7, 8]))
+    assert out.tolist() == [[1, 7, 3], [1, 8, 3]]
+
+
+@pytest.mark.parametrize("radius", [1, 2, 5])
+def test_l0_candidates_stay_within_the_radius_and_the_allowed_set(allowed, radius):
+    current = torch.tensor([257, 2266, 6616, 290, 257, 4171])
+    allowed_ids = allowed.nonzero().flatten()
+    candidates = l0_candidates(current, 200, radius, allowed_ids, generator())
+    changed = (candidates != current).sum(1)
+    assert candidates.shape == (200, 6) and (changed >= 1).all() and (changed <= radius).all()
+    assert allowed[candidates[candidates != current]].all()
+    if radius > 1:
+        assert (changed == radius).any() and (changed < radius).any()  # r is drawn, not fixed
+
+
+def test_l2_candidates_project_to_allowed_rows(lm, allowed):
+    table, allowed_ids = lm.embedding_table.detach(), allowed.nonzero().flatten()
+    current = allowed_ids[:5]
+    near = l2_candidates(table[current], 8, 1e-6, allowed_ids, table[allowed_ids], generator())
+    assert (near == current).all()  # a tiny push projects back onto the same rows
+    far = l2_candidates(table[current], 8, 1e3, allowed_ids, table[allowed_ids], generator(), chunk_size=3)
+    assert allowed[far].all() and (far != current).any()
+
+
+def test_greedy_prompt_is_the_lms_argmax_continuation(objective, allowed):
+    ids = greedy_prompt(objective, 3, allowed)
+    for t in range(3):
+        logprobs = objective.next_token_logprobs(ids[None, :t] if t else ids[None, :1], None if t else torch.zeros(1, 1, dtype=torch.long))[0]
+        assert ids[t] == logprobs.masked_fill(~allowed, -torch.inf).argmax()
+    assert greedy_prompt(objective, 3, allowed, start=[64])[0] == 64  # init text comes first
+
+
+# ----------------------------------------------------------------------------------------- runs
+
+def test_gcg_lowers_a_single_model_loss(objective):
+    result = GCG(objective, prompt_length=4, topk=16, candidates_per_step=N, seed=0, progress=False).run(6)
+    first, last = result.history[0]["best_loss"], result.history[-1]["best_loss"]
+    assert last < first - 0.05, (first, last)
+    assert result.best_loss == pytest.approx(last, abs=1e-4)  # the result is the best prompt's exact loss
+    assert result.steps == 6 and result.evaluations == 1 + 6 * N
+    assert [h["step"] for h in result.history] == list(range(7))
+    assert set(result.history[0]) >= {"best_loss", "evaluations", "seconds"}
+    assert len(result.best_ids) == 4 and result.term_losses.keys() == {"target"}
+    assert objective.tokenizer.decode(result.best_ids).strip() == result.best_text
+
+
+@pytest.mark.parametrize("make", [
+    lambda o, seed: GCG(o, prompt_length=3, topk=8, candidates_per_step=N, seed=seed, progress=False),
+    lambda o, seed: RandomSearch(o, prompt_length=3, mode="l0", candidates_per_step=N, seed=seed, progress=False),
+    lambda o, seed: RandomSearch(o, prompt_length=3, mode="l2", candidates_per_step=N, seed=seed, progress=False),
+], ids=["gcg", "random-l0", "random-l2"])
+def test_runs_are_deterministic_under_a_seed(objective, make):
+    a, b, c = make(objective, 0).run(3), make(objective, 0).run(3), make(objective, 1).run(3)
+    assert a.best_ids == b.best_ids and [h["best_loss"] for h in a.history] == [h["best_loss"] for h in b.history]
+    optimizer = make(objective, 0)
+    assert optimizer.run(3).best_ids == optimizer.run(3).best_ids  # run() starts over
+    assert isinstance(c.best_loss, float)
+
+
+def test_random_search_never_gets_worse_and_counts_evaluations(objective):
+    result = RandomSearch(objective, prompt_length=4, radius=3, candidates_per_step=N, progress=False).run(4)
+    losses = [h["best_loss"] for h in result.history]
+    assert losses == sorted(losses, reverse=True)
+    assert result.evaluations == 1 + 4 * N
+
+
+def test_budget_stops_the_run_before_it_is_overspent(objective):
+    result = GCG(objective, prompt_length=3, topk=16, candidates_per_step=N, budget=1 + 2 * N + N // 2,
+                 progress=False).run(10)
+    assert result.steps == 2 and result.evaluations == 1 + 2 * N
+
+
+def test_init_text_starts_the_prompt(objective):
+    search = RandomSearch(objective, prompt_length=4, init_text=" a red", progress=False)
+    assert objective.texts(search.initial_ids[None])[0].startswith(" a red")
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(prompt_length=0), "prompt_length must be a positive int.*got 0"),
+    (dict(budget=N), f"budget {N} is smaller than one step"),
+    (dict(budget=0), "budget must be a positive int"),
+    (dict(topk=0), "topk must be an int from 1"),
+    (dict(candidates_per_step=0), "candidates_per_step must be a positive int"),
+    (dict(accept="always"), "accept must be one of best, improve"),
+    (dict(allowed="ascii"), "unknown allowed-token kind"),
+    (dict(seed=-1), "seed must be a non-negative int"),
+    (dict(init_text=" a b c d e f g h"), "more than the prompt length"),
+])
+def test_gcg_refuses_bad_settings(objective, kwargs, message):
+    settings = dict(prompt_length=3, candidates_per_step=N, progress=False) | kwargs
+    with pytest.raises(ValueError, match=message):
+        GCG(objective, **settings)
+
+
+def test_bad_steps_and_random_search_settings_are_refused(objective):
+    with pytest.raises(ValueError, match="steps must be a non-negative int, got -1"):
+        GCG(objective, prompt_length=2, candidates_per_step=N, progress=False).run(-1)
+    with pytest.raises(ValueError, match="mode must be one of l0, l2"):
+        RandomSearch(objective, mode="l1")
+    with pytest.raises(ValueError, match="l0 radius is a number of positions"):
+        RandomSearch(objective, mode="l0", radius=0.5)
+    with pytest.raises(ValueError, match="l2 radius must be a finite number > 0"):
+        RandomSearch(objective, mode="l2", radius=-1.0)
+
+
+def test_registry_names_methods_and_says_what_is_missing():
+    assert method("gcg") is GCG and method("random") is RandomSearch
+    with pytest.raises(ValueError, match="unknown method 'adam'; accepted: gcg, autodan, pez, random"):
+        method("adam")
+    with pytest.raises(ValueError, match="unknown strategy 'dfs'"):
+        strategy("dfs")
+    for name in ("autodan", "pez"):  # written elsewhere: present, or a clear NotImplementedError
+        try:
+            assert callable(method(name))
+        except NotImplementedError as error:
+            assert name in str(error)
