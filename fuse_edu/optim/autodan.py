@@ -1,0 +1,182 @@
+"""AutoDAN (Zhu et al. 2023): grow a readable prompt one token at a time.
+
+Each step appends one token to the prompt(s) a search strategy chooses to expand:
+
+1. The new slot starts with a token sampled from the primary LM's next-token distribution (over the
+   allowed tokens), so the gradient below is taken at a plausible point; the seed picks the sample.
+2. Every allowed token v is scored for the slot by  score(v) = -g_v + w * log p_LM(v | prefix + prompt),
+   where g_v = dL/d(one-hot)[slot, v] is the first-order change of the loss when the slot holds v (lower
+   is better, hence the minus) and the log-prob keeps the text readable; w is ``readability_weight``.
+3. The ``batch_size`` top-scoring tokens become candidate prompts, evaluated exactly in one batched,
+   chunked ``objective.evaluate`` call. With ``refine_steps`` > 0 the slot is set to the best candidate
+   so far, the gradient is taken again there and the next top tokens not yet tried are evaluated.
+4. The search strategy (``fuse_edu.optim.search``: greedy, beam, ucs) keeps the children it wants.
+
+The one-hot gradient of the slot is computed as the embedding gradient there times the embedding table,
+(1, d) @ (d, V): the same number as the full one-hot gradient (embeds = one_hot @ E), without building
+the (T, V) gradient of positions that are not changing. All candidate work is gather/scatter/topk on the
+objective's device; the host sees one small tensor per step (the numbers logged in ``history``).
+Evaluations counted in the budget are the exact candidate evaluations; gradient passes are not, as in GCG.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from tqdm.auto import tqdm
+
+from fuse_edu.optim.base import Budget, RunResult, Stopwatch
+from fuse_edu.optim.search import BestPrompt, Prompts, SearchStrategy, make_strategy
+from fuse_edu.optim.candidates import allowed_token_mask
+
+
+class AutoDAN:
+    """Grow a prompt token by token, scoring candidates by -gradient + w * LM log-prob (module docstring)."""
+
+    def __init__(self, objective, prompt_length: int = 8, batch_size: int = 64, readability_weight: float = 1.0,
+                 strategy: str | SearchStrategy = "greedy", beam_width: int | None = None,
+                 frontier_cap: int | None = None, refine_steps: int = 0, allowed: torch.Tensor | str = "word",
+                 chunk_size: int = 256, seed: int = 0, budget: int | None = None, progress: bool = True):
+        for label, value, least in (("prompt_length", prompt_length, 1), ("batch_size", batch_size, 1),
+                                    ("refine_steps", refine_steps, 0), ("chunk_size", chunk_size, 1),
+                                    ("seed", seed, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{label} must be an int >= {least}, got {value!r}")
+        weight = torch.tensor(float(readability_weight)) if isinstance(readability_weight, (int, float)) else None
+        if weight is None or not torch.isfinite(weight):
+            raise ValueError(f"readability_weight must be a finite number, got {readability_weight!r}")
+        self.objective, self.max_length, self.batch_size = objective, prompt_length, batch_size
+        self.readability_weight, self.refine_steps, self.chunk_size = float(weight), refine_steps, chunk_size
+        self.seed, self.progress = seed, progress
+        self.device = objective.device
+        vocab = objective.embedding_table.shape[0]
+        self.allowed = (allowed_token_mask(objective.tokenizer, allowed, size=vocab) if isinstance(allowed, str)
+                        else torch.as_tensor(allowed)).to(self.device, torch.bool)  # (V,)
+        if self.allowed.shape != (vocab,):
+            raise ValueError(f"allowed must be a kind name or a bool mask of shape ({vocab},), "
+                             f"got {tuple(self.allowed.shape)}")
+        tries = batch_size * (1 + refine_steps)
+        if int(self.allowed.sum()) < tries:  # one sync, at construction
+            raise ValueError(f"batch_size x (1 + refine_steps) = {tries} candidates per slot, but only "
+                             f"{int(self.allowed.sum())} tokens are allowed")
+        self.strategy = (strategy if isinstance(strategy, SearchStrategy)
+                         else make_strategy(strategy, prompt_length, beam_width, frontier_cap))
+        self.budget_cap = budget
+        Budget(budget)  # validates the cap
+        if budget is not None and budget < tries:  # the first step expands the empty prompt alone
+            raise ValueError(f"budget {budget} is smaller than one AutoDAN step, which evaluates batch_size x "
+                             f"(1 + refine_steps) = {tries} candidates")
+
+    # ---- one step -------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start from the empty prompt (``run`` calls this; call it yourself before stepping by hand)."""
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self.budget, self.steps_done = Budget(self.budget_cap), 0
+        self.strategy.start(Prompts.root(self.max_length, 0, self.device))
+        self.best = None  # BestPrompt, once the objective's term names are known
+        self.term_names: list[str] = []
+
+    def step_cost(self) -> int:
+        """Candidate evaluations the next step will spend (known on the host without a sync)."""
+        return self.strategy.expand_size * self.batch_size * (1 + self.refine_steps)
+
+    def slot_scores(self, ids: torch.Tensor, mask: torch.Tensor, slot: torch.Tensor,
+                    logprobs: torch.Tensor) -> torch.Tensor:
+        """score(v) = -g_v + w * log p(v) for every token, at each row's ``slot``: (N, V).
+
+        ids, mask (N, W) with the slot already holding some token; slot (N,); logprobs (N, V) of the LM.
+        """
+        table = self.objective.embedding_table  # (V, d)
+        grad = self.objective.embedding_gradient(ids, mask)  # (N, W, d)
+        grad_slot = grad.gather(1, slot[:, None, None].expand(-1, 1, grad.shape[-1])).squeeze(1)  # (N, d)
+        one_hot_grad = grad_slot.to(table.dtype) @ table.T  # (N, V): dL/d(one-hot) at the slot
+        return -one_hot_grad.float() + self.readability_weight * logprobs.float()  # (N, V)
+
+    def step(self) -> dict:
+        """Grow the prompts the strategy expands by one token; return this step's history row."""
+        parents = self.strategy.expand()  # N prompts
+        n = len(parents)
+        width = min(self.max_length, self.steps_done + 1)  # no prompt can be longer after this step
+        slot = parents.lengths  # (N,) the new token goes right after each parent's last token
+        ids = parents.ids[:, :width].clone()  # (N, W)
+        child_mask = (torch.arange(width, device=self.device)[None] <= slot[:, None]).long()  # (N, W)
+        # The parents, at least one column wide: the empty root is one masked slot (the objective wants T >= 1).
+        context = max(1, width - 1)
+        logprobs = self.objective.next_token_logprobs(parents.ids[:, :context], parents.mask(context))  # (N, V)
+        logprobs = logprobs.float().masked_fill(~self.allowed, float("-inf"))  # (N, V)
+        start = torch.multinomial(logprobs.softmax(-1), 1, generator=self.generator)  # (N, 1)
+        ids.scatter_(1, slot[:, None], start)
+
+        best_loss = torch.full((n,), float("inf"), device=self.device)  # (N,)
+        best_token = start.squeeze(1)  # (N,)
+        tried = torch.zeros(n, self.allowed.shape[0], dtype=torch.bool, device=self.device)  # (N, V)
+        children = []
+        for _ in range(1 + self.refine_steps):  # refinement iterations, not a loop over candidates
+            scores = self.slot_scores(ids, child_mask, slot, logprobs)  # (N, V)
+            scores = scores.masked_fill(~self.allowed | tried, float("-inf"))
+            top = scores.topk(self.batch_size, dim=-1).indices  # (N, K)
+            tried.scatter_(1, top, True)
+            cand = ids.repeat_interleave(self.batch_size, 0)  # (N*K, W)
+            cand.scatter_(1, slot.repeat_interleave(self.batch_size)[:, None], top.reshape(-1, 1))
+            loss, terms = self.objective.evaluate(cand, child_mask.repeat_interleave(self.batch_size, 0),
+                                                  chunk_size=self.chunk_size)  # (N*K,)
+            self.budget.spend(cand.shape[0])
+            self.term_names = list(terms)
+            padded = torch.zeros(cand.shape[0], self.max_length, dtype=torch.long, device=self.device)
+            padded[:, :width] = cand  # (N*K, M)
+            children.append(Prompts(padded, slot.repeat_interleave(self.batch_size) + 1, loss.float(),
+                                    parents.cost.repeat_interleave(self.batch_size) + loss.float(),
+                                    torch.stack([terms[k].float() for k in self.term_names], dim=1)))
+            # Refine around each parent's best token so far, over all iterations (later ones try new tokens only).
+            step_loss, step_i = loss.float().view(n, self.batch_size).min(1)  # (N,), (N,)
+            improved = step_loss < best_loss  # (N,)
+            best_loss = torch.where(improved, step_loss, best_loss)
+            best_token = torch.where(improved, top.gather(1, step_i[:, None]).squeeze(1), best_token)  # (N,)
+            ids.scatter_(1, slot[:, None], best_token[:, None])
+
+        children = Prompts.cat(children)
+        if self.best is None:
+            self.best = BestPrompt(self.max_length, len(self.term_names), self.device)
+        self.best.update(children)
+        host_needs = self.strategy.accept(children)
+        self.steps_done += 1
+        logged = torch.cat([torch.stack([self.best.prompt.loss[0], children.loss.min(),
+                                         self.best.prompt.lengths[0].float()]), host_needs.float()])
+        values = logged.tolist()  # the step's one host-device sync
+        self.strategy.synced(values[3:])
+        return {"step": self.steps_done, "best_loss": values[0], "step_loss": values[1], "length": int(values[2]),
+                "evaluations": self.budget.spent, "frontier": self.strategy.frontier_size}
+
+    # ---- the run loop ----------------------------------------------------------------------------------
+
+    def run(self, steps: int | None = None) -> RunResult:
+        """Grow until the strategy finishes, ``steps`` steps are done, or the next step would overspend the budget.
+
+        A step appends one token (greedy, beam) or expands the cheapest queued prompts (ucs), so
+        ``steps=None`` means as many as the search needs: ``prompt_length`` for greedy and beam.
+        """
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+            raise ValueError(f"steps must be a positive int or None, got {steps!r}")
+        self.reset()
+        clock, history = Stopwatch(), []
+        total = steps if steps is not None else (self.max_length if self.strategy.name != "ucs" else None)
+        with tqdm(total=total, desc=f"autodan-{self.strategy.name}", file=sys.stderr, disable=not self.progress,
+                  leave=False) as bar:
+            while not self.strategy.finished and (steps is None or self.steps_done < steps):
+                if not self.budget.allows(self.step_cost()):
+                    break
+                row = self.step()
+                row["seconds"] = clock.seconds
+                history.append(row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['best_loss']:.3f}", evals=row["evaluations"])
+        best = self.best.prompt
+        length = history[-1]["length"]
+        best_ids = best.ids[0, :length].tolist()
+        text = self.objective.tokenizer.decode(best_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return RunResult(best_text=text.strip(), best_ids=best_ids,
+                         best_loss=history[-1]["best_loss"],
+                         term_losses=dict(zip(self.term_names, best.terms[0].tolist())),
+                         evaluations=self.budget.spent, seconds=clock.seconds, steps=self.steps_done, history=history)
