@@ -1,0 +1,143 @@
+"""PEZ (Wen et al. 2023, "hard prompts made easy"): optimise continuous embeddings, always score their projection.
+
+The prompt is a continuous matrix P (T, d) in the primary model's embedding space. Each step:
+
+1. project every position to its nearest *allowed* vocabulary row (cosine similarity by default, as the
+   PEZ authors do; ``metric="l2"`` for Euclidean): ids (T,) and rows E[ids] (T, d);
+2. compute the loss and its gradient AT THE PROJECTION, i.e. with the hard prompt E[ids] as input; the
+   loss is an exact evaluation of the projected prompt (secondary models see its decoded text);
+3. hand that gradient to P, as if it had been computed at P (a straight-through step), and let AdamW
+   (the paper's choice) or SGD move P;
+4. keep the lowest-loss projected prompt seen.
+
+Because the gradient is taken where the model actually is (a real prompt), not at P, the continuous
+point never drifts into regions of embedding space no token can reach. ``restarts`` independent prompts
+run side by side as one batch. Each step evaluates ``restarts`` projected prompts, one forward pass each,
+and that is what the budget counts. Everything runs on the objective's device; the host sees one small
+tensor per step.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from fuse_edu.optim.base import Budget, RunResult, Stopwatch
+from fuse_edu.optim.candidates import allowed_token_mask
+from fuse_edu.optim.search import BestPrompt, Prompts
+
+METRICS = ("cosine", "l2")
+OPTIMIZERS = ("adamw", "sgd")
+
+
+class PEZ:
+    """Continuous prompt, gradient at its nearest-row projection (module docstring)."""
+
+    def __init__(self, objective, prompt_length: int = 8, restarts: int = 1, lr: float = 0.1,
+                 weight_decay: float = 0.1, optimizer: str = "adamw", metric: str = "cosine",
+                 allowed: torch.Tensor | str = "word", seed: int = 0, budget: int | None = None,
+                 progress: bool = True):
+        for label, value, least in (("prompt_length", prompt_length, 1), ("restarts", restarts, 1), ("seed", seed, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{label} must be an int >= {least}, got {value!r}"
+                                 + (": PEZ optimises a fixed number of positions" if label == "prompt_length" else ""))
+        for label, value in (("lr", lr), ("weight_decay", weight_decay)):
+            if not isinstance(value, (int, float)) or not torch.isfinite(torch.tensor(float(value))) or value < 0:
+                raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
+        if lr == 0:
+            raise ValueError("lr must be > 0, or the continuous prompt never moves")
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        Budget(budget)  # validates the cap
+        if budget is not None and budget < restarts:
+            raise ValueError(f"budget {budget} is smaller than one PEZ step, which evaluates restarts = {restarts} "
+                             "projected prompts")
+        self.objective, self.prompt_length, self.restarts = objective, prompt_length, restarts
+        self.lr, self.weight_decay, self.optimizer_name, self.metric = float(lr), float(weight_decay), optimizer, metric
+        self.seed, self.budget_cap, self.progress, self.device = seed, budget, progress, objective.device
+        table = objective.embedding_table.detach()  # (V, d)
+        allowed = (allowed_token_mask(objective.tokenizer, allowed, size=table.shape[0]) if isinstance(allowed, str)
+                   else torch.as_tensor(allowed)).to(self.device, torch.bool)  # (V,)
+        if allowed.shape != (table.shape[0],):
+            raise ValueError(f"allowed must be a kind name or a bool mask of shape ({table.shape[0]},), "
+                             f"got {tuple(allowed.shape)}")
+        self.allowed_ids = allowed.nonzero().squeeze(1)  # (A,) one sync, at construction
+        if len(self.allowed_ids) == 0:
+            raise ValueError("no token is allowed, so there is nothing to project onto")
+        self.allowed_rows = table[self.allowed_ids].float()  # (A, d) what projection may land on
+        # Precomputed once: the unit rows (cosine) or half squared norms (l2: argmax x.e - |e|^2 / 2).
+        self.allowed_keys = F.normalize(self.allowed_rows, dim=-1) if metric == "cosine" else self.allowed_rows
+        self.allowed_bias = (torch.zeros(len(self.allowed_ids), device=self.device) if metric == "cosine"
+                             else 0.5 * self.allowed_rows.pow(2).sum(1))  # (A,)
+
+    def project(self, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest allowed row of every position: embeds (B, T, d) -> ids (B, T), rows (B, T, d).
+
+        cosine: argmax over rows e of x.e / |e| (|x| is the same for every e, so it is left out);
+        l2:     argmin |x - e|^2 = argmax x.e - |e|^2 / 2.
+        """
+        similarity = embeds.float() @ self.allowed_keys.T - self.allowed_bias  # (B, T, A)
+        nearest = similarity.argmax(-1)  # (B, T) index into the allowed rows
+        return self.allowed_ids[nearest], self.allowed_rows[nearest]  # (B, T), (B, T, d)
+
+    def reset(self) -> None:
+        """Random allowed tokens' embeddings as the starting point (``run`` calls this)."""
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        pick = torch.randint(len(self.allowed_ids), (self.restarts, self.prompt_length), generator=self.generator,
+                             device=self.device)  # (B, T)
+        self.soft = self.allowed_rows[pick].clone().requires_grad_(True)  # (B, T, d) the continuous prompt
+        if self.optimizer_name == "adamw":
+            self.optimizer = torch.optim.AdamW([self.soft], lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD([self.soft], lr=self.lr, weight_decay=self.weight_decay)
+        self.budget, self.steps_done, self.best, self.term_names = Budget(self.budget_cap), 0, None, []
+
+    def step(self) -> dict:
+        """Project, take loss and gradient at the projection, move the continuous prompt; one history row."""
+        ids, rows = self.project(self.soft.detach())  # (B, T), (B, T, d)
+        rows = rows.to(self.objective.embedding_table.dtype).requires_grad_(True)
+        mask = torch.ones_like(ids)  # (B, T) every position is a real token
+        with torch.enable_grad():
+            loss, terms = self.objective.losses(ids, mask, embeds=rows)  # (B,) exact loss of the projected prompts
+            (grad,) = torch.autograd.grad(loss.sum(), rows)  # (B, T, d): rows are independent, the sum keeps each
+        self.budget.spend(ids.shape[0])
+        self.optimizer.zero_grad(set_to_none=True)
+        self.soft.grad = grad.to(self.soft.dtype)  # straight through: the projection's gradient moves P
+        self.optimizer.step()
+
+        self.term_names = list(terms)
+        scored = Prompts(ids, torch.full((ids.shape[0],), self.prompt_length, device=self.device),
+                         loss.detach().float(), loss.detach().float(),
+                         torch.stack([terms[k].detach().float() for k in self.term_names], dim=1))
+        if self.best is None:
+            self.best = BestPrompt(self.prompt_length, len(self.term_names), self.device)
+        self.best.update(scored)
+        self.steps_done += 1
+        values = torch.stack([self.best.prompt.loss[0], scored.loss.min()]).tolist()  # the step's one sync
+        return {"step": self.steps_done, "best_loss": values[0], "step_loss": values[1],
+                "evaluations": self.budget.spent}
+
+    def run(self, steps: int = 100) -> RunResult:
+        """``steps`` PEZ steps, fewer if the next one would overspend the budget."""
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        self.reset()
+        clock, history = Stopwatch(), []
+        with tqdm(total=steps, desc="pez", file=sys.stderr, disable=not self.progress, leave=False) as bar:
+            while self.steps_done < steps and self.budget.allows(self.restarts):
+                row = self.step()
+                row["seconds"] = clock.seconds
+                history.append(row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['best_loss']:.3f}", evals=row["evaluations"])
+        best = self.best.prompt
+        best_ids = best.ids[0].tolist()
+        text = self.objective.tokenizer.decode(best_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return RunResult(best_text=text.strip(), best_ids=best_ids, best_loss=history[-1]["best_loss"],
+                         term_losses=dict(zip(self.term_names, best.terms[0].tolist())),
+                         evaluations=self.budget.spent, seconds=clock.seconds, steps=self.steps_done, history=history)
