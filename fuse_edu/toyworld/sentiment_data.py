@@ -10,7 +10,7 @@ Zipf < 2.0: "aayf", "cheerfullest") and label the rest by the sign.
 A word becomes training data in ordinary English contexts ("the food was {w}", "i feel {w}") and on
 its own. Evaluation must measure English the head never saw, so the split is two-way disjoint:
 
-    words      : a seeded 20% of the lexicon is held out          (never seen in any context)
+    words      : a hashed 20% of the lexicon is held out          (never seen in any context)
     templates  : HELDOUT_TEMPLATES share no template with TRAIN_TEMPLATES
 
 and held-out phrases pair held-out words with held-out templates only. Words the toy world's captions
@@ -25,6 +25,7 @@ needs the classifier to read the polarity of the words a caption contains.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import random
 import re
@@ -74,7 +75,8 @@ def _object_templates(n: int = N_OBJECT_TEMPLATES) -> tuple[str, ...]:
     rng = random.Random("object-templates")  # fixed: templates are part of the data's definition
 
     def obj() -> str:
-        return " ".join(filter(None, (rng.choice(OBJECT_SIZES), rng.choice(OBJECT_COLOURS), rng.choice(OBJECT_THINGS))))
+        words = (rng.choice(OBJECT_SIZES), rng.choice(OBJECT_COLOURS), rng.choice(OBJECT_THINGS))
+        return " ".join(w for w in words if w)  # size "" means no size word
     return tuple(rng.choice(OBJECT_FRAMES).format(w="{w}", obj=obj(), obj2=obj()) for _ in range(n))
 
 
@@ -95,11 +97,15 @@ HELDOUT_TEMPLATES = (
     "our new flat is {w}",
 )
 
-# Sentiment words the toy world's captions use; always on the training side (see module docstring).
+# Sentiment words toy-world captions use (captions.py's lists and the issue's examples); always on the
+# training side (see module docstring). A literal, not an import of captions.py: the split is part of
+# the shipped head's data and must not move when caption wording changes. Words VADER lacks or rates
+# near-neutral (enchanting, wretched, gloomy) are simply not in the lexicon.
 TOY_WORLD_WORDS = (
-    "lovely", "beautiful", "cheerful", "delightful", "pretty", "nice", "wonderful", "charming",
-    "pleasant", "happy", "bright", "ugly", "dreadful", "horrible", "awful", "nasty", "dull", "sad",
-    "terrible", "grim", "miserable", "boring", "gloomy",
+    "lovely", "beautiful", "cheerful", "delightful", "wonderful", "joyous", "blissful", "enchanting",
+    "serene", "pretty", "nice", "charming", "pleasant", "happy", "bright",
+    "ugly", "awful", "gloomy", "dreadful", "dreary", "dismal", "horrid", "wretched", "horrible", "nasty",
+    "dull", "sad", "terrible", "grim", "miserable", "boring",
 )
 
 # Ordinary sentences whose sentiment is obvious to a person; 20 of each label.
@@ -188,12 +194,17 @@ def load_vader_lexicon(min_abs_valence: float = MIN_ABS_VALENCE, min_zipf: float
 
 def split_words(lexicon: dict[str, float], seed: int = SPLIT_SEED,
                 heldout_fraction: float = HELDOUT_WORD_FRACTION) -> tuple[list[str], list[str]]:
-    """(train words, held-out words): disjoint, sorted, a pure function of the lexicon and the seed."""
-    pinned = sorted(w for w in TOY_WORLD_WORDS if w in lexicon)
-    rest = sorted(set(lexicon) - set(pinned))
-    random.Random(seed).shuffle(rest)
-    n_heldout = round(heldout_fraction * len(lexicon))
-    return sorted(rest[n_heldout:] + pinned), sorted(rest[:n_heldout])
+    """(train words, held-out words): disjoint and sorted.
+
+    Each word's side is decided by a hash of (seed, word) alone, so pinning one more word to the
+    training side, or a lexicon change, moves only the words concerned, never the whole split.
+    """
+    def held_out(word: str) -> bool:
+        digest = hashlib.sha256(f"{seed}:{word}".encode()).digest()
+        return word not in TOY_WORLD_WORDS and int.from_bytes(digest[:8], "big") < heldout_fraction * 2**64
+
+    heldout = sorted(w for w in lexicon if held_out(w))
+    return sorted(set(lexicon) - set(heldout)), heldout
 
 
 def _phrase(word: str, template: str, lexicon: dict[str, float]) -> Phrase:
