@@ -65,8 +65,9 @@ class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
         if attention_mask is None:  # BertModel's own default: every position is a real token
             shape = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
             attention_mask = torch.ones(shape, dtype=torch.long, device=self.device)  # (B, T)
+        kwargs["return_dict"] = True  # callers may pass it too; we always need the output object
         hidden = self.bert(input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                           return_dict=True, **kwargs).last_hidden_state  # (B, T, 384)
+                           **kwargs).last_hidden_state  # (B, T, 384)
         return mean_pool(hidden, attention_mask)  # (B, 384)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
@@ -126,5 +127,4 @@ def build_toy_sentiment_model(head_path: Path = HEAD_FILE) -> MeanPooledBertForS
     head = load_head(head_path)  # first: a missing head should fail before 90 MB are read
     model = load_frozen_encoder()
     model.classifier.load_state_dict({k.removeprefix("classifier."): v for k, v in head.items()})
-    model.classifier.requires_grad_(False)
     return model.eval()
