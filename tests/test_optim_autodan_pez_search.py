@@ -7,6 +7,8 @@ on a tiny random GPT-2 (the GCG "make it say X" loss), to check the methods agai
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -324,7 +326,8 @@ def real_objective(gpt2):
     torch.manual_seed(0)
     config = GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64, vocab_size=50257, initializer_range=0.3)
     lm = CausalLM(GPT2LMHeadModel(config), gpt2)
-    return Objective(lm, [LMTerm(lm, prefix=" a photo of", target=" red square"), LMTerm(lm, 0.2, prefix=" a photo of")])
+    return Objective(lm, [LMTerm(lm, prefix=" a photo of", target=" red square"),
+                          LMTerm(lm, 0.2, prefix=" a photo of")])
 
 
 def random_prompt_losses(objective, length, n=32):
@@ -364,3 +367,26 @@ def test_pez_on_the_real_objective_lowers_the_loss(real_objective):
     assert result.best_loss < result.history[0]["step_loss"]
     total, _ = real_objective.evaluate(torch.tensor([result.best_ids]))
     assert result.best_loss == pytest.approx(float(total[0]), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_step_syncs_host_and_device_once(name, monkeypatch):
+    """On a GPU every .item()/.tolist()/bool()/int()/float()/.nonzero() of a tensor waits for the device;
+    a step may do that once (its history row). Counted here on the CPU by wrapping those methods. Not
+    counted: torch.optim reading Adam's step counter, which torch keeps on the CPU so that it never syncs."""
+    method = METHODS[name](ToyObjective(), seed=1)
+    method.reset()
+    method.step()  # the first step of UCS differs from the rest; count a later one
+    syncs = []
+    for attribute in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero"):
+        original = getattr(torch.Tensor, attribute)
+
+        def counted(self, *args, _original=original, _name=attribute, **kwargs):
+            if "torch/optim/" not in sys._getframe(1).f_code.co_filename:
+                syncs.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, attribute, counted)
+    method.step()
+    monkeypatch.undo()
+    assert syncs == ["tolist"]
