@@ -173,8 +173,10 @@ def test_ucs_finds_the_cheapest_finished_prompt_of_a_whole_tree():
         strategy.synced(strategy.accept(children).tolist())
         expansions += 1
     paths = [(a, b, c) for a in range(3) for b in range(3) for c in range(3)]
-    brute = min(loss_of(p[:1]) + loss_of(p[:2]) + loss_of(p) for p in paths)
+    cost_of = {p: loss_of(p[:1]) + loss_of(p[:2]) + loss_of(p) for p in paths}
+    brute = min(cost_of.values())
     assert float(strategy.best_goal_cost) == pytest.approx(brute)
+    assert cost_of[tuple(strategy.best_goal.ids[0].tolist())] == pytest.approx(brute)
     assert expansions < 1 + 3 + 9  # and it got there without expanding every prefix
 
 
@@ -289,6 +291,7 @@ def test_budget_is_never_exceeded_and_counts_every_exact_evaluation(name, cap):
     ("autodan-greedy", {"strategy": "beam", "frontier_cap": 9}, "frontier_cap applies only to strategy 'ucs'"),
     ("autodan-greedy", {"strategy": "ucs", "beam_width": 4, "frontier_cap": 2}, "frontier_cap .* at least"),
     ("autodan-greedy", {"allowed": torch.ones(7, dtype=torch.bool)}, r"shape \(40,\)"),
+    ("autodan-greedy", {"strategy": Beam(5, 2)}, r"its max_length \(5\) must equal prompt_length \(4\)"),
     ("pez", {"metric": "dot"}, "unknown metric 'dot'"),
     ("pez", {"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
     ("pez", {"lr": -1.0}, "lr must be a finite number >= 0"),
@@ -304,6 +307,11 @@ def test_run_refuses_a_bad_step_count():
         autodan(ToyObjective()).run(0)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         pez(ToyObjective()).run(-1)
+
+
+def test_a_ready_strategy_can_be_passed_in():
+    result = autodan(ToyObjective(), strategy=UniformCost(4, pop_width=2, frontier_cap=2)).run()
+    assert len(result.best_ids) == 4
 
 
 def test_make_strategy_defaults():

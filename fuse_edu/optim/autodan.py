@@ -60,8 +60,13 @@ class AutoDAN:
         if int(self.allowed.sum()) < tries:  # one sync, at construction
             raise ValueError(f"batch_size x (1 + refine_steps) = {tries} candidates per slot, but only "
                              f"{int(self.allowed.sum())} tokens are allowed")
-        self.strategy = (strategy if isinstance(strategy, SearchStrategy)
-                         else make_strategy(strategy, prompt_length, beam_width, frontier_cap))
+        if isinstance(strategy, SearchStrategy):
+            if strategy.max_length != prompt_length or beam_width is not None or frontier_cap is not None:
+                raise ValueError(f"a ready strategy brings its own settings: its max_length ({strategy.max_length}) "
+                                 f"must equal prompt_length ({prompt_length}), and beam_width/frontier_cap must be None")
+            self.strategy = strategy
+        else:
+            self.strategy = make_strategy(strategy, prompt_length, beam_width, frontier_cap)
         self.budget_cap = budget
         Budget(budget)  # validates the cap
         if budget is not None and budget < tries:  # the first step expands the empty prompt alone

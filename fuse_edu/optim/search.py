@@ -178,7 +178,7 @@ class UniformCost(SearchStrategy):
 
     def start(self, root: Prompts) -> None:
         self.frontier, self.live, self.finished = root, 1, False
-        self.best_goal_cost = root.cost.new_full((), float("inf"))  # () cost of the cheapest finished prompt
+        self.best_goal: Prompts | None = None  # UCS's own answer: the cheapest finished prompt so far
         self.expanded_costs: list[torch.Tensor] = []  # (n,) per step, on the device: UCS pops in cost order
 
     def expand(self) -> Prompts:
@@ -191,19 +191,29 @@ class UniformCost(SearchStrategy):
     def accept(self, children: Prompts) -> torch.Tensor:
         goal = children.lengths >= self.max_length  # (C,) finished prompts: remembered, never queued
         goal_cost = torch.where(goal, children.cost, torch.full_like(children.cost, float("inf")))  # (C,)
-        self.best_goal_cost = torch.minimum(self.best_goal_cost, goal_cost.min())
+        challenger = children.take(goal_cost.argmin().reshape(1))
+        challenger.cost = goal_cost.min().reshape(1)  # inf when no child is finished
+        if self.best_goal is None:
+            self.best_goal = challenger
+        else:
+            self.best_goal = _where(challenger.cost < self.best_goal.cost, challenger, self.best_goal)
         queued = children.take(slice(None))
         queued.cost = torch.where(goal, torch.full_like(children.cost, float("inf")), children.cost)  # dead rows
         merged = Prompts.cat([self.frontier, queued])
         order = torch.sort(merged.cost, stable=True).indices[: self.frontier_cap]  # (F,) cheapest first
         self.frontier = merged.take(order)
         live = torch.isfinite(self.frontier.cost).sum()  # () dead rows sort last, so live rows are a prefix
-        cheapest = self.frontier.cost[0] if len(self.frontier) else self.best_goal_cost.new_full((), float("inf"))
+        cheapest = self.frontier.cost[0] if len(self.frontier) else children.cost.new_full((), float("inf"))
         done = (self.best_goal_cost <= cheapest) | (live == 0)
         return torch.stack([live.to(children.cost.dtype), done.to(children.cost.dtype)])
 
     def synced(self, values: list[float]) -> None:
         self.live, self.finished = int(values[0]), bool(values[1])
+
+    @property
+    def best_goal_cost(self) -> torch.Tensor:
+        """() accumulated cost of the cheapest finished prompt so far; inf before there is one."""
+        return self.best_goal.cost[0] if self.best_goal is not None else torch.tensor(float("inf"))
 
     @property
     def frontier_size(self) -> int:
@@ -235,6 +245,13 @@ def make_strategy(name: str, max_length: int, beam_width: int | None = None,
     return UniformCost(max_length, width, 4 * width if frontier_cap is None else frontier_cap)
 
 
+def _where(condition: torch.Tensor, a: Prompts, b: Prompts) -> Prompts:
+    """Row-wise choice between two batches of the same size, on the device: a where ``condition`` (N,)."""
+    fields = ("ids", "lengths", "loss", "cost", "terms")
+    return Prompts(*(torch.where(condition.reshape(-1, *[1] * (getattr(a, f).ndim - 1)), getattr(a, f), getattr(b, f))
+                     for f in fields))
+
+
 class BestPrompt:
     """The prompt a run reports: the lowest exact loss among the *longest* prompts evaluated so far.
 
@@ -253,7 +270,4 @@ class BestPrompt:
         i = loss.argmin().reshape(1)  # (1,) the best of the longest children
         best = self.prompt
         better = (longest > best.lengths) | ((longest == best.lengths) & (loss[i] < best.loss))  # (1,)
-        challenger = children.take(i)
-        self.prompt = Prompts(*(torch.where(better.reshape(-1, *[1] * (getattr(best, f).ndim - 1)),
-                                            getattr(challenger, f), getattr(best, f))
-                                for f in ("ids", "lengths", "loss", "cost", "terms")))
+        self.prompt = _where(better, children.take(i), best)
