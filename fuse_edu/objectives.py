@@ -78,32 +78,43 @@ class Term:
 class LMTerm(Term):
     """Causal-LM NLL. Without ``target``: mean NLL of the prompt's tokens after ``<bos> + prefix``.
     With ``target``: mean NLL of the target's tokens right after the prompt (the prompt itself unscored).
-    For fluency *and* a target, use two LMTerms (their names differ by default: "lm" and "target")."""
+    For fluency *and* a target, use two LMTerms (their names differ by default: "lm" and "target").
+
+    ``end=True`` also scores the end-of-text token after the prompt (or after the target): the text must
+    be a whole sentence, not a sentence cut off ("a small red" scores badly), and a caption cannot pad
+    itself out with words the LM finds likely but the image does not show.
+    """
 
     def __init__(self, lm: CausalLM, weight: float = 1.0, prefix: str = "", target: str | None = None,
-                 name: str | None = None, adapter: FuseAdapter | FuseTranslator | None = None):
+                 name: str | None = None, adapter: FuseAdapter | FuseTranslator | None = None, end: bool = False):
         if not isinstance(lm, CausalLM):
             raise TypeError(f"LMTerm needs a CausalLM, got {type(lm).__name__}")
         super().__init__(lm, weight, name or ("lm" if target is None else "target"), adapter)
-        self.prefix, self.target = prefix, target
+        self.prefix, self.target, self.end = prefix, target, end
         tokenizer = lm.tokenizer
         frame = Frame.of(tokenizer, prefix, target or "")
         if not Frame.of(tokenizer).prefix_ids:  # GPT-2 adds no BOS: the first token still needs a context
             frame = Frame((start_id(tokenizer), *frame.prefix_ids), frame.suffix_ids)
-        self.frame = frame
         self.n_target = len(tokenizer(target, add_special_tokens=False)["input_ids"]) if target else 0
         if target is not None and self.n_target == 0:
             raise ValueError(f"target {target!r} gives no tokens; pass target=None to score the prompt itself")
+        if end:
+            if tokenizer.eos_token_id is None:
+                raise ValueError(f"end=True needs an end-of-text token; {type(tokenizer).__name__} has none")
+            suffix = list(frame.suffix_ids)
+            suffix.insert(self.n_target, tokenizer.eos_token_id)  # right after the target text, before any special suffix
+            frame = Frame(frame.prefix_ids, tuple(suffix))
+        self.frame = frame
 
     def loss(self, ids, embeds, mask):
         framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)  # (B, W, d), (B, W)
         framed_ids = frame_ids(self.frame, ids, mask)                                      # (B, W)
         p, lengths = len(self.frame.prefix_ids), mask.long().sum(1, keepdim=True)          # (B, 1)
         position = torch.arange(framed.shape[1], device=framed.device)                     # (W,)
-        if self.target is None:   # the prompt's own tokens
-            first, count = torch.full_like(lengths, p), lengths
-        else:                     # the target's tokens, right after each row's prompt
-            first, count = p + lengths, torch.full_like(lengths, self.n_target)
+        if self.target is None:   # the prompt's own tokens (and the end after them)
+            first, count = torch.full_like(lengths, p), lengths + int(self.end)
+        else:                     # the target's tokens, right after each row's prompt (and the end)
+            first, count = p + lengths, torch.full_like(lengths, self.n_target + int(self.end))
         target_mask = (position >= first) & (position < first + count)                    # (B, W)
         return self.model.nll_from_embeddings(framed, framed_mask, target_mask, framed_ids)
 
@@ -352,12 +363,15 @@ def fit_preset_adapter(preset, model: FrozenModel) -> FuseAdapter:
 def build_objective(preset="toy", images=None, image_features: torch.Tensor | None = None,
                     sentiment: str | None = None, weights: dict[str, float] | None = None, prefix: str = "",
                     clip_prefix: str | None = None, clip_suffix: str = "", device: str | torch.device = "cpu",
-                    target: str | None = None) -> Objective:
+                    target: str | None = None, adapters: dict[str, FuseAdapter] | None = None,
+                    end: bool = False) -> Objective:
     """The captioning objective: LM fluency + CLIP toward ``images`` (+ a sentiment label, + an LM target).
 
     ``preset``: a name for ``load_preset`` or a loaded ``Preset``. ``weights``: per-term weights, keys
     "lm", "clip", "sentiment", "target" (missing keys take ``DEFAULT_WEIGHTS``, "target" 1.0).
-    ``clip_prefix`` defaults to ``prefix``: CLIP reads the caption as the LM writes it.
+    ``clip_prefix`` defaults to ``prefix``: CLIP reads the caption as the LM writes it. ``adapters``
+    ({"clip": ..., "sentiment": ...}) reuses fitted adapters; missing ones are fitted (or read from the cache).
+    ``end``: the LM fluency term also scores the end of text after the caption (``LMTerm``).
     """
     from fuse_edu.models import Preset, load_preset
 
@@ -367,13 +381,20 @@ def build_objective(preset="toy", images=None, image_features: torch.Tensor | No
     if unknown:
         raise ValueError(f"unknown weight names {sorted(unknown)}; accepted: lm, clip, sentiment, target")
     check_weights(weights)
-    terms: list[Term] = [LMTerm(preset.lm, weights["lm"], prefix=prefix)]
+    adapters = dict(adapters or {})
+
+    def adapter(role: str) -> FuseAdapter:
+        if role not in adapters:
+            adapters[role] = fit_preset_adapter(preset, getattr(preset, role))
+        return adapters[role]
+
+    terms: list[Term] = [LMTerm(preset.lm, weights["lm"], prefix=prefix, end=end)]
     if images is not None or image_features is not None:
-        terms.append(CLIPTerm(preset.clip, fit_preset_adapter(preset, preset.clip), images, weights["clip"],
+        terms.append(CLIPTerm(preset.clip, adapter("clip"), images, weights["clip"],
                               prefix=prefix if clip_prefix is None else clip_prefix, suffix=clip_suffix,
                               image_features=image_features))
     if sentiment is not None:
-        terms.append(ClassifierTerm(preset.sentiment, fit_preset_adapter(preset, preset.sentiment), sentiment,
+        terms.append(ClassifierTerm(preset.sentiment, adapter("sentiment"), sentiment,
                                     weights["sentiment"], name="sentiment"))
     if target is not None:
         terms.append(LMTerm(preset.lm, weights["target"], prefix=prefix, target=target))

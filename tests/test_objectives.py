@@ -92,6 +92,15 @@ def test_lm_term_is_the_prompts_nll_after_bos_and_prefix(lm, gpt2, prefix):
         torch.testing.assert_close(per_term["lm"], lm.nll(PROMPTS), rtol=1e-5, atol=1e-5)
 
 
+def test_lm_term_with_end_also_scores_the_end_of_text(lm, gpt2):
+    ids, mask = batch(lm)
+    _, per_term = Objective(lm, [LMTerm(lm, prefix="a photo of", end=True)]).losses(ids, mask)
+    head = [gpt2.eos_token_id] + gpt2("a photo of")["input_ids"]
+    rows = [head + gpt2(p)["input_ids"] + [gpt2.eos_token_id] for p in PROMPTS]
+    expected = textbook_nll(lm, rows, [range(len(head), len(r)) for r in rows])
+    torch.testing.assert_close(per_term["lm"], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_lm_target_term_scores_only_the_target_after_each_prompt(lm, gpt2):
     ids, mask = batch(lm)
     _, per_term = Objective(lm, [LMTerm(lm, target=" blue circle", weight=2.0)]).losses(ids, mask)
