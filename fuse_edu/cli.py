@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from fuse_edu.caption_cli import add_caption_command
 from fuse_edu.render import REPO_NOTEBOOKS, render_notebook
 from fuse_edu.toyworld.render_cli import add_toyworld_commands
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed passed to the notebook (default: 0)")
     demo.set_defaults(run=_demo)
     add_toyworld_commands(commands)
+    add_caption_command(commands)
     return parser
 
 

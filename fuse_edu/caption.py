@@ -1,0 +1,133 @@
+"""Zero-shot captioning with FUSE: for each image, the prompt that the LM finds fluent and CLIP finds true.
+
+The prompt lives in the LM's tokens; CLIP scores it through a FUSE adapter (``build_objective``). One
+objective per image, one optimiser run per objective, one row per image. The preset's models and its
+adapters are loaded once and shared by every image (``Captioner``).
+
+``CaptionSettings`` holds every knob with the defaults that caption toy scenes well within 30 s per image
+on 2 CPU cores (measured: see the issue notes); the command line (``caption_cli``) only fills it in.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from fuse_edu.optim import RunResult, method
+
+# Objective weights for captioning (see CaptionSettings); lm: fluency, clip: match the image.
+CAPTION_WEIGHTS: dict[str, float] = {"lm": 1.0, "clip": 1.0, "sentiment": 1.0}
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class CaptionSettings:
+    """How to caption: the method and its budget, the prompt's shape, the objective's weights."""
+
+    method: str = "gcg"
+    strategy: str | None = None          # for methods that take a search strategy (greedy, beam, ucs)
+    steps: int = 40
+    budget: int | None = None            # cap on exact candidate evaluations per image
+    prompt_length: int = 4
+    candidates_per_step: int = 128
+    topk: int = 32                       # GCG: swaps considered per position
+    prefix: str = ""
+    init_text: str | None = None
+    seed: int = 0
+    weights: dict[str, float] = field(default_factory=lambda: dict(CAPTION_WEIGHTS))
+    sentiment: str | None = None
+
+    def method_kwargs(self, optimiser_class) -> dict:
+        """The settings this optimiser's constructor accepts (methods differ: GCG has topk, AutoDAN a strategy)."""
+        offered = {"prompt_length": self.prompt_length, "candidates_per_step": self.candidates_per_step,
+                   "topk": self.topk, "seed": self.seed, "budget": self.budget, "init_text": self.init_text,
+                   "strategy": self.strategy}
+        accepted = inspect.signature(optimiser_class).parameters
+        if self.strategy is not None and "strategy" not in accepted:
+            raise ValueError(f"method {self.method!r} takes no search strategy; leave out --strategy "
+                             f"(got {self.strategy!r})")
+        return {k: v for k, v in offered.items() if k in accepted and (v is not None or k == "budget")}
+
+
+def find_images(paths: list[str | Path]) -> list[Path]:
+    """Image files named directly, or found (sorted, not recursively) in named folders.
+
+    A missing path, an empty folder or a file that is not a readable image is a ValueError naming it.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not inside:
+                raise ValueError(f"folder {path} has no image files ({', '.join(IMAGE_SUFFIXES)})")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValueError(f"image path {path} does not exist")
+    for path in found:
+        open_image(path)  # every image is checked before any model loads: bad input fails in a second
+    return found
+
+
+def open_image(path: Path) -> Image.Image:
+    """The image as RGB, or a ValueError naming the file."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+class Captioner:
+    """A preset's models and FUSE adapters, loaded once; ``caption(image)`` runs one optimisation."""
+
+    def __init__(self, preset="toy", settings: CaptionSettings | None = None, device: str | torch.device = "cpu",
+                 progress: bool = True):
+        # imported here, not at the top: the command line's --help and argument errors need no transformers
+        from fuse_edu.models import Preset, load_preset
+        from fuse_edu.objectives import fit_preset_adapter
+
+        self.settings = settings or CaptionSettings()
+        self.optimiser_class = method(self.settings.method)        # unknown or missing method: fail before loading
+        self.settings.method_kwargs(self.optimiser_class)          # a strategy the method cannot take: likewise
+        self.preset = preset if isinstance(preset, Preset) else load_preset(preset, device=device)
+        self.progress = progress
+        self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
+        if self.settings.sentiment is not None:
+            self.adapters["sentiment"] = fit_preset_adapter(self.preset, self.preset.sentiment)
+
+    def objective(self, images: list[Image.Image]):
+        from fuse_edu.objectives import build_objective
+
+        s = self.settings
+        return build_objective(self.preset, images=images, sentiment=s.sentiment, weights=s.weights,
+                               prefix=s.prefix, adapters=self.adapters)
+
+    def caption(self, images: Image.Image | list[Image.Image]) -> RunResult:
+        """The best prompt for one image (or one prompt for several images together)."""
+        start = time.perf_counter()
+        images = [images] if isinstance(images, Image.Image) else list(images)
+        optimiser = self.optimiser_class(self.objective(images), progress=self.progress,
+                                         **self.settings.method_kwargs(self.optimiser_class))
+        result = optimiser.run(self.settings.steps)
+        result.seconds = time.perf_counter() - start  # the whole job per image: objective, initial prompt, run
+        return result
+
+
+def caption_files(paths: list[Path], captioner: Captioner, progress: bool = True) -> list[dict]:
+    """One row per image: file, caption, loss, loss_<term>..., evaluations, seconds, steps."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for path in tqdm(paths, desc="captioning", unit="image", file=sys.stderr, disable=not progress):
+        result = captioner.caption(open_image(path))
+        rows.append({"file": str(path), **result.as_row()})
+    return rows
