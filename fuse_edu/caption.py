@@ -47,7 +47,7 @@ class CaptionSettings:
     def method_kwargs(self, optimiser_class) -> dict:
         """The settings this optimiser's constructor accepts (methods differ: GCG has topk, AutoDAN a strategy)."""
         offered = {"prompt_length": self.prompt_length, "candidates_per_step": self.candidates_per_step,
-                   "topk": self.topk, "seed": self.seed, "budget": self.budget, "init_text": self.init_text,
+                   "batch_size": self.candidates_per_step, "topk": self.topk, "seed": self.seed, "budget": self.budget, "init_text": self.init_text,
                    "strategy": self.strategy}
         accepted = inspect.signature(optimiser_class).parameters
         if self.strategy is not None and "strategy" not in accepted:

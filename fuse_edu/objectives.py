@@ -22,9 +22,11 @@ vocabulary entry at once, valid because embeddings = one_hot @ table.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from fuse_edu.adapter import FuseAdapter, FuseTranslator
@@ -105,18 +107,37 @@ class LMTerm(Term):
             suffix.insert(self.n_target, tokenizer.eos_token_id)  # right after the target text, before any special suffix
             frame = Frame(frame.prefix_ids, tuple(suffix))
         self.frame = frame
+        self._slices_logits = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
 
     def loss(self, ids, embeds, mask):
-        framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)  # (B, W, d), (B, W)
+        lm = self.model
+        framed, framed_mask = self.frame.apply(embeds, mask, lm.embedding_table)            # (B, W, d), (B, W)
         framed_ids = frame_ids(self.frame, ids, mask)                                      # (B, W)
         p, lengths = len(self.frame.prefix_ids), mask.long().sum(1, keepdim=True)          # (B, 1)
-        position = torch.arange(framed.shape[1], device=framed.device)                     # (W,)
+        W = framed.shape[1]
+        position = torch.arange(W, device=framed.device)                                   # (W,)
         if self.target is None:   # the prompt's own tokens (and the end after them)
             first, count = torch.full_like(lengths, p), lengths + int(self.end)
         else:                     # the target's tokens, right after each row's prompt (and the end)
             first, count = p + lengths, torch.full_like(lengths, self.n_target + int(self.end))
-        target_mask = (position >= first) & (position < first + count)                    # (B, W)
-        return self.model.nll_from_embeddings(framed, framed_mask, target_mask, framed_ids)
+        scored = (position >= first) & (position < first + count)                         # (B, W)
+        # Every scored token lies in positions p..W-1, predicted from positions p-1..W-2: the last
+        # K = W-p+1 logits hold them all, in every row. A fixed K (not the rows' exact union, as
+        # CausalLM.nll_from_embeddings computes with .nonzero()) keeps this free of host syncs.
+        K = W - p + 1
+        logits = self._last_logits(framed, framed_mask, K)[:, :-1]                         # (B, K-1, V)
+        targets = framed_ids[:, p:]                                                        # (B, K-1)
+        weights = scored[:, p:].float()                                                    # (B, K-1)
+        token_nll = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, K-1)
+        return (token_nll * weights).sum(1) / weights.sum(1)                               # (B,)
+
+    def _last_logits(self, embeds: torch.Tensor, mask: torch.Tensor, K: int) -> torch.Tensor:
+        """Logits of the last K positions, (B, K, V): only those go through the vocabulary projection."""
+        model = self.model.model
+        embeds = embeds.to(self.model.device, self.model.embedding_table.dtype)
+        if self._slices_logits:
+            return model(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=K, use_cache=False).logits
+        return model(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits[:, -K:]
 
 
 class CLIPTerm(Term):
@@ -141,7 +162,7 @@ class CLIPTerm(Term):
             features = torch.as_tensor(image_features).float()
             features = features[None] if features.ndim == 1 else features                 # (M, D)
         # averaged here, to one (D,) row: DualEncoder would pair rows one-to-one if M happened to equal B
-        self.target = torch.nn.functional.normalize(features.float().mean(0), dim=-1).to(clip.device)  # (D,)
+        self.target = F.normalize(features.float().mean(0), dim=-1).to(clip.device)  # (D,)
         self.prefix, self.suffix = prefix, suffix
         self.frame = Frame.of(clip.tokenizer, prefix, suffix)
 
@@ -233,7 +254,10 @@ class Objective:
         """Weighted total (B,) and unweighted per-term losses {name: (B,)}; differentiable w.r.t. ``embeds``
         (default: the primary's embeddings of ``ids``). Rows are right-padded prompts, mask (B, T)."""
         ids, mask = _check_batch(ids, mask)
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None)
+
+    def _losses(self, ids, mask, embeds, texts: list[str] | None):
+        """``losses``; ``texts``, the prompts decoded in advance (``evaluate`` decodes a batch once)."""
         embeds = self.primary.embed(ids) if embeds is None else embeds                  # (B, T, d_A)
         total, per_term = None, {}
         for route in self.routes:
@@ -242,18 +266,19 @@ class Objective:
             elif torch.is_grad_enabled() and embeds.requires_grad:
                 term_embeds, term_ids, term_mask = route.translator(ids, embeds, mask)  # (B, T_B, d_B) FUSE backward
             else:
-                term_ids, term_embeds, term_mask = self._exact(route, ids, mask)       # same forward, no plan
+                if texts is None:
+                    texts = self.texts(ids, mask)
+                term_ids, term_embeds, term_mask = self._exact(route.term.model, texts)  # same forward, no plan
             loss = route.term.loss(term_ids, term_embeds, term_mask).float()            # (B,)
             per_term[route.term.name] = loss
             weighted = route.term.weight * loss
             total = weighted if total is None else total + weighted
         return total, per_term
 
-    def _exact(self, route: _Route, ids, mask):
-        """The translator's forward without its backward plan: decode, re-tokenize, look up (host side,
-        one transfer per batch: re-tokenizing text has no device version)."""
-        model = route.term.model
-        rows = model.tokenizer(route.translator.texts(ids, mask), add_special_tokens=False)["input_ids"]
+    def _exact(self, model: FrozenModel, texts: list[str]):
+        """The translator's forward without its backward plan: re-tokenize the decoded prompts, look up.
+        Re-tokenizing text has no device version; the one host transfer per batch is the decoding."""
+        rows = model.tokenizer(texts, add_special_tokens=False)["input_ids"]
         width = max(1, max(map(len, rows)))   # a prompt that re-tokenizes to nothing keeps a masked slot
         term_ids = torch.zeros(len(rows), width, dtype=torch.long)                     # (B, T_B)
         term_mask = torch.zeros(len(rows), width, dtype=torch.long)                    # (B, T_B)
@@ -272,10 +297,14 @@ class Objective:
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         ids, mask = _check_batch(ids, mask)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        # secondary models read text: decode the whole batch in one host transfer, not one per chunk
+        texts = self.texts(ids, mask) if any(r.translator for r in self.routes) else None
         totals, parts = [], {t.name: [] for t in self.terms}
         with _autocast(self.device):
-            for ids_chunk, mask_chunk in zip(ids.split(chunk_size), mask.split(chunk_size)):
-                total, per_term = self.losses(ids_chunk, mask_chunk)
+            for start in range(0, ids.shape[0], chunk_size):
+                chunk = slice(start, start + chunk_size)
+                total, per_term = self._losses(ids[chunk], mask[chunk], None, texts and texts[chunk])
                 totals.append(total.float())
                 for name, loss in per_term.items():
                     parts[name].append(loss.float())

@@ -21,8 +21,9 @@ import re
 
 import torch
 
-ALLOWED_KINDS = ("word", "lower", "alpha", "all")
-_PATTERNS = {"word": r" [A-Za-z]+", "lower": r" [a-z]+", "alpha": r" ?[A-Za-z]+", "all": r"(?s).+"}
+ALLOWED_KINDS = ("word", "lower", "alpha", "pieces", "all")
+_PATTERNS = {"word": r" [A-Za-z]+", "lower": r" [a-z]+", "alpha": r" ?[A-Za-z]+", "pieces": r" ?[a-z]+",
+             "all": r"(?s).+"}
 
 
 @functools.lru_cache(maxsize=16)
@@ -43,7 +44,9 @@ def allowed_token_mask(tokenizer, kind: str = "word", size: int | None = None,
     - ``word``:  a leading space then ASCII letters (" square", " Red"): every token starts a whole word,
       so the prompt decodes to words the other tokenizers can re-split (what FUSE aligns on);
     - ``lower``: the same, lower case only;
-    - ``alpha``: ASCII letters with or without a leading space (word pieces allowed);
+    - ``alpha``: ASCII letters with or without a leading space: word pieces too, so words that the
+      tokenizer splits (" turquoise" = " tur" + "qu" + "oise" in GPT-2) can be spelled;
+    - ``pieces``: the same, lower case only;
     - ``all``:   every token except special ones.
     """
     if kind not in ALLOWED_KINDS:
