@@ -11,8 +11,8 @@ from fuse_edu.models import CausalLM
 from fuse_edu.objectives import LMTerm, Objective
 from fuse_edu.optim import GCG, RandomSearch, method, strategy
 from fuse_edu.optim.candidates import (
-    allowed_token_mask, greedy_prompt, l0_candidates, l2_candidates, single_swap_candidates, top_k_replacements,
-    with_token_at,
+    allowed_token_mask, delete_at, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
+    single_swap_candidates, top_k_replacements, with_token_at,
 )
 
 N = 32  # candidates per step: small, the tiny LM is cheap but the CPU is shared
@@ -101,11 +101,34 @@ def test_l2_candidates_project_to_allowed_rows(lm, allowed):
 
 
 def test_greedy_prompt_is_the_lms_argmax_continuation(objective, allowed):
-    ids = greedy_prompt(objective, 3, allowed)
+    ids, length = greedy_prompt(objective, 3, allowed)
+    assert length == 3
     for t in range(3):
         logprobs = objective.next_token_logprobs(ids[None, :t] if t else ids[None, :1], None if t else torch.zeros(1, 1, dtype=torch.long))[0]
         assert ids[t] == logprobs.masked_fill(~allowed, -torch.inf).argmax()
-    assert greedy_prompt(objective, 3, allowed, start=[64])[0] == 64  # init text comes first
+    assert greedy_prompt(objective, 3, allowed, start=[64])[0][0] == 64  # init text comes first
+
+
+def test_greedy_prompt_stops_where_the_lm_would_end_the_text(objective, gpt2):
+    """After the start token X, with a single allowed token Y, greedy ends iff p(end | X) > p(Y | X)."""
+    x = 1000
+    after = objective.next_token_logprobs(torch.tensor([[x]]))[0]                # (V,)
+    ranked = after.argsort()
+    unlikely, likely = int(ranked[0]), int(ranked[-1] if ranked[-1] != gpt2.eos_token_id else ranked[-2])
+    for y, should_end in [(unlikely, True), (likely, bool(after[gpt2.eos_token_id] > after[likely]))]:
+        only = torch.zeros(after.shape[0], dtype=torch.bool)
+        only[y] = True
+        ids, length = greedy_prompt(objective, 3, only, start=[x], stop_at_end=True)
+        assert (length == 1) is should_end and ids[0] == x
+    assert greedy_prompt(objective, 3, only, start=[x])[1] == 3  # without stop_at_end it fills every slot
+
+
+def test_delete_and_insert_shift_the_rest_of_the_prompt():
+    current = torch.tensor([10, 11, 12, 13])
+    assert delete_at(current, torch.tensor([0, 2])).tolist() == [[11, 12, 13, 13], [10, 11, 13, 13]]
+    assert insert_at(current, torch.tensor([0, 3]), torch.tensor([7, 8])).tolist() == [[7, 10, 11, 12], [10, 11, 12, 8]]
+    draws = random_below(torch.tensor(3), 500, generator())
+    assert draws.min() == 0 and draws.max() == 2
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -133,6 +156,23 @@ def test_runs_are_deterministic_under_a_seed(objective, make):
     optimizer = make(objective, 0)
     assert optimizer.run(3).best_ids == optimizer.run(3).best_ids  # run() starts over
     assert isinstance(c.best_loss, float)
+
+
+@pytest.mark.parametrize("make", [
+    lambda o: GCG(o, prompt_length=5, topk=8, candidates_per_step=N, variable_length=True, progress=False),
+    lambda o: RandomSearch(o, prompt_length=5, candidates_per_step=N, variable_length=True, progress=False),
+], ids=["gcg", "random"])
+def test_variable_length_runs_propose_edits_and_report_the_best_length(objective, make):
+    search = make(objective)
+    candidates, lengths = search.candidates()
+    assert candidates.shape == (N, 5) and lengths.shape == (N,)
+    assert set(lengths.tolist()) <= {search.initial_length - 1, search.initial_length, search.initial_length + 1} - {0, 6}
+    assert search.n_edits == N // 8 and (lengths[-2 * search.n_edits:] != search.initial_length).any()
+    result = search.run(3)
+    assert 1 <= len(result.best_ids) <= 5
+    assert objective.tokenizer.decode(result.best_ids).strip() == result.best_text
+    mask = torch.ones(1, len(result.best_ids), dtype=torch.long)
+    assert float(objective.evaluate(torch.tensor([result.best_ids]), mask)[0]) == pytest.approx(result.best_loss)
 
 
 def test_random_search_never_gets_worse_and_counts_evaluations(objective):

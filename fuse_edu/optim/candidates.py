@@ -58,12 +58,15 @@ def allowed_token_mask(tokenizer, kind: str = "word", size: int | None = None,
 
 
 @torch.no_grad()
-def greedy_prompt(objective, length: int, allowed: torch.Tensor, start: list[int] | None = None) -> torch.Tensor:
-    """(length,) ids: ``start`` (default none), then the primary LM's greedy continuation of prefix + start,
-    restricted to ``allowed``.
+def greedy_prompt(objective, length: int, allowed: torch.Tensor, start: list[int] | None = None,
+                  stop_at_end: bool = False) -> tuple[torch.Tensor, int]:
+    """``start`` (default none), then the primary LM's greedy continuation of prefix + start, restricted to
+    ``allowed``: (length,) ids and how many of them are the prompt.
 
     A fluent start ("a small red square" in the toy world) that the optimiser then bends toward the
-    image. One LM call per position; this is initialisation, not the inner loop.
+    image. With ``stop_at_end`` the prompt ends where the LM would rather end the text than continue with
+    any allowed token (at least one token; the remaining slots repeat the last one and are masked out).
+    One LM call per position; this is initialisation, not the inner loop.
     """
     start = list(start or [])
     if len(start) > length:
@@ -73,11 +76,16 @@ def greedy_prompt(objective, length: int, allowed: torch.Tensor, start: list[int
     ids[0, :len(start)] = torch.tensor(start, dtype=torch.long)
     mask[0, :len(start)] = 1
     blocked = torch.where(allowed.to(objective.device), 0.0, float("-inf"))          # (V,)
+    end_id = objective.tokenizer.eos_token_id
     for t in range(len(start), length):
         logprobs = objective.next_token_logprobs(ids, mask)[0]                      # (V,)
-        ids[0, t] = (logprobs + blocked[:logprobs.shape[0]]).argmax()
+        best = (logprobs + blocked[:logprobs.shape[0]]).max(0)
+        if stop_at_end and t > 0 and end_id is not None and logprobs[end_id] > best.values:
+            ids[0, t:] = ids[0, t - 1]
+            return ids[0], t
+        ids[0, t] = best.indices
         mask[0, t] = 1
-    return ids[0]
+    return ids[0], length
 
 
 def top_k_replacements(grad: torch.Tensor, current: torch.Tensor, allowed: torch.Tensor, k: int) -> torch.Tensor:
@@ -92,14 +100,53 @@ def top_k_replacements(grad: torch.Tensor, current: torch.Tensor, allowed: torch
 
 
 def single_swap_candidates(current: torch.Tensor, replacements: torch.Tensor, n: int,
-                           generator: torch.Generator) -> torch.Tensor:
+                           generator: torch.Generator, length: torch.Tensor | None = None) -> torch.Tensor:
     """n distinct prompts, each ``current`` (T,) with one position swapped for one of its ``replacements``
-    (T, k): (min(n, T*k), T). Drawn without replacement from the T*k (position, token) pairs."""
+    (T, k): (min(n, T*k), T). Drawn without replacement from the T*k (position, token) pairs; with a
+    ``length`` (0-d tensor), pairs at positions below it come first (a device-side ranking, no sync)."""
     T, k = replacements.shape
-    pick = torch.randperm(T * k, generator=generator, device=current.device)[:n]    # (n,)
+    keys = torch.rand(T * k, generator=generator, device=current.device)           # (T*k,) random order
+    if length is not None:  # pairs past the prompt's end sort last
+        keys = keys + 2.0 * (torch.arange(T * k, device=current.device) // k >= length)
+    pick = keys.topk(min(n, T * k), largest=False).indices                          # (n,)
     position, choice = pick // k, pick % k                                          # (n,), (n,)
     tokens = replacements[position, choice]                                         # (n,)
     return current.expand(len(pick), T).scatter(1, position[:, None], tokens[:, None])  # (n, T)
+
+
+def random_below(bound: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """(n,) random ints in [0, bound) for a 0-d device tensor ``bound`` >= 1, without reading it on the host."""
+    u = torch.rand(n, generator=generator, device=bound.device)
+    return (u * bound).long().clamp(max=bound - 1)
+
+
+def delete_at(current: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``current`` (T,) with the token at each of ``positions`` (n,) removed, later tokens shifted left: (n, T).
+    The freed last slot repeats the last token; the caller's length (one less) masks it out."""
+    T = current.shape[0]
+    j = torch.arange(T, device=current.device)                                      # (T,)
+    index = (j + (j >= positions[:, None]).long()).clamp(max=T - 1)                 # (n, T)
+    return current[index]
+
+
+def insert_at(current: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``current`` (T,) with ``tokens`` (n,) inserted before ``positions`` (n,), later tokens shifted right
+    (the last slot's token falls off): (n, T)."""
+    T = current.shape[0]
+    j = torch.arange(T, device=current.device)                                      # (T,)
+    index = (j - (j > positions[:, None]).long()).clamp(min=0)                      # (n, T)
+    return current[index].scatter(1, positions[:, None], tokens[:, None])           # (n, T)
+
+
+@torch.no_grad()
+def lm_top_tokens(objective, current: torch.Tensor, allowed: torch.Tensor, k: int) -> torch.Tensor:
+    """(T, k): the LM's k likeliest allowed tokens after each prefix current[:i], i = 0..T-1: what to insert
+    at position i. One batched LM call over the T prefixes (no slot of a prefix past i is attended)."""
+    T = current.shape[0]
+    prefixes = current.expand(T, T)                                                 # (T, T)
+    mask = (torch.arange(T, device=current.device) < torch.arange(T, device=current.device)[:, None]).long()
+    logprobs = objective.next_token_logprobs(prefixes, mask)                        # (T, V)
+    return logprobs.masked_fill(~allowed[:logprobs.shape[1]], float("-inf")).topk(k, dim=1).indices  # (T, k)
 
 
 def with_token_at(current: torch.Tensor, position: int, tokens: torch.Tensor) -> torch.Tensor:
@@ -110,25 +157,33 @@ def with_token_at(current: torch.Tensor, position: int, tokens: torch.Tensor) ->
 
 
 def l0_candidates(current: torch.Tensor, n: int, radius: int, allowed_ids: torch.Tensor,
-                  generator: torch.Generator) -> torch.Tensor:
+                  generator: torch.Generator, length: torch.Tensor | None = None) -> torch.Tensor:
     """n prompts in the L0 ball around ``current`` (T,): each changes r ~ U{1..radius} random positions to
-    random allowed tokens (a draw may land on the token already there, so "up to r"). (n, T)."""
+    random allowed tokens (a draw may land on the token already there, so "up to r"). (n, T). With a
+    ``length`` (0-d tensor), positions below it are changed first."""
     T, device = current.shape[0], current.device
     r = torch.randint(1, min(radius, T) + 1, (n, 1), generator=generator, device=device)       # (n, 1)
-    rank = torch.rand(n, T, generator=generator, device=device).argsort(1).argsort(1)         # (n, T) random order
+    keys = torch.rand(n, T, generator=generator, device=device)                               # (n, T)
+    if length is not None:  # positions past the prompt's end rank last
+        keys = keys + 2.0 * (torch.arange(T, device=device) >= length)
+    rank = keys.argsort(1).argsort(1)                                                          # (n, T) random order
     new = allowed_ids[torch.randint(len(allowed_ids), (n, T), generator=generator, device=device)]  # (n, T)
     return torch.where(rank < r, new, current.expand(n, T))                                    # (n, T)
 
 
 def l2_candidates(current_embeds: torch.Tensor, n: int, radius: float, allowed_ids: torch.Tensor,
-                  allowed_table: torch.Tensor, generator: torch.Generator, chunk_size: int = 64) -> torch.Tensor:
+                  allowed_table: torch.Tensor, generator: torch.Generator, chunk_size: int = 64,
+                  length: torch.Tensor | None = None) -> torch.Tensor:
     """n prompts from the L2 ball: add Gaussian noise of total norm ``radius`` to the prompt's embeddings
-    (T, d), then project every position to its nearest allowed row (Euclidean). (n, T) ids.
+    (T, d), then project every position to its nearest allowed row (Euclidean). (n, T) ids. With a
+    ``length`` (0-d tensor), only positions below it are pushed.
 
     Nearest row via argmax(2 x.e - |e|^2), chunked over candidates: n*T*A scores would not fit at once.
     """
     T, d = current_embeds.shape
     noise = torch.randn(n, T, d, generator=generator, device=current_embeds.device)           # (n, T, d)
+    if length is not None:
+        noise = noise * (torch.arange(T, device=noise.device) < length)[:, None]
     noise = noise * (radius / noise.flatten(1).norm(dim=1).clamp(min=1e-12))[:, None, None]
     points = (current_embeds.float() + noise).reshape(n * T, d)                                # (n*T, d)
     rows = allowed_table.float()                                                               # (A, d)

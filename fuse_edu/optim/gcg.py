@@ -9,13 +9,17 @@ One step:
 4. every candidate scored exactly; the next step starts from the batch's best, even when it is worse
    than the current prompt, as in the paper (``accept="improve"`` keeps only improvements instead).
 The gradient only ranks swaps; step 4 decides. That is why an approximate (FUSE) gradient is enough.
+
+With ``variable_length=True`` (``fuse_edu.optim.loop``) a step also tries deletions and insertions; a slot
+being inserted has no gradient yet, so its tokens come from the LM's top-k next tokens after the prefix
+before it (AutoDAN's readability prior), and the gradient keeps ranking the swaps.
 """
 
 from __future__ import annotations
 
 import torch
 
-from fuse_edu.optim.candidates import single_swap_candidates, top_k_replacements
+from fuse_edu.optim.candidates import lm_top_tokens, single_swap_candidates, top_k_replacements
 from fuse_edu.optim.loop import CandidateSearch
 
 ACCEPT_RULES = ("best", "improve")
@@ -33,27 +37,36 @@ class GCG(CandidateSearch):
     def __init__(self, objective, prompt_length: int = 6, topk: int = 64, candidates_per_step: int = 128,
                  seed: int = 0, budget: int | None = None, init_text: str | None = None,
                  allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
-                 progress: bool = True):
+                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25):
         if accept not in ACCEPT_RULES:
             raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
         self.accept_rule = accept
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
-                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress)
+                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
+                         variable_length=variable_length, edit_share=edit_share)
         n_allowed = len(self.allowed_ids)
         if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk < n_allowed:
             raise ValueError(f"topk must be an int from 1 to {n_allowed - 1} (the allowed tokens but the current one), "
                              f"got {topk!r}")
         self.topk = topk
 
-    def propose(self) -> torch.Tensor:
-        grad = self.objective.one_hot_gradient(self.current[None])[0]                 # (T, V)
-        replacements = top_k_replacements(grad, self.current, self.allowed, self.topk)  # (T, k)
-        return single_swap_candidates(self.current, replacements, self.candidates_per_step, self.generator)  # (n, T)
+    def propose(self, n: int) -> torch.Tensor:
+        mask = (torch.arange(self.prompt_length, device=self.current.device) < self.length).long()  # (T,)
+        grad = self.objective.one_hot_gradient(self.current[None], mask[None])[0]                   # (T, V)
+        replacements = top_k_replacements(grad, self.current, self.allowed, self.topk)            # (T, k)
+        length = self.length if self.variable_length else None
+        return single_swap_candidates(self.current, replacements, n, self.generator, length)     # (n, T)
 
-    def accept(self, ids: torch.Tensor, loss: torch.Tensor) -> None:
+    def insertion_tokens(self, positions: torch.Tensor) -> torch.Tensor:
+        top = lm_top_tokens(self.objective, self.current, self.allowed, self.topk)                  # (T, k)
+        pick = torch.randint(self.topk, positions.shape, generator=self.generator, device=positions.device)
+        return top[positions, pick]                                                                # (m,)
+
+    def accept(self, ids: torch.Tensor, length: torch.Tensor, loss: torch.Tensor) -> None:
         if self.accept_rule == "best":
-            self.current, self.current_loss = ids, loss
+            self.current, self.length, self.current_loss = ids, length, loss
         else:  # only an improvement moves the prompt; torch.where keeps it on the device
             better = loss < self.current_loss
             self.current = torch.where(better, ids, self.current)
+            self.length = torch.where(better, length, self.length)
             self.current_loss = torch.where(better, loss, self.current_loss)

@@ -1,7 +1,15 @@
 """The step loop every candidate-batch optimiser shares: initial prompt, budget, history, progress, result.
 
 A subclass says only how one step proposes candidates (``propose``) and which prompt the next step starts
-from (``accept``). ``CandidateSearch`` does the rest the same way for every method, so GCG and random
+from (``accept``).
+
+**Fixed or variable length.** A prompt is ``prompt_length`` slots and a length: the first ``length`` slots
+are the prompt, the rest are masked out. With ``variable_length=False`` (classic GCG) the length is
+always ``prompt_length``. With ``variable_length=True`` it is at most that: the initial prompt is the
+LM's greedy continuation up to where the LM would end the text, and each step also proposes deletions
+and insertions (``edit_share`` of the candidates) besides the method's own moves, so a caption can grow
+a word that the tokenizer splits in three (" tur" "qu" "oise") or drop one. The length is a 0-d tensor
+on the device, like the loss, so this adds no sync. ``CandidateSearch`` does the rest the same way for every method, so GCG and random
 search are compared on equal terms: the same initial prompt, the same evaluation count (the initial
 prompt costs one evaluation, each step ``candidates_per_step``), the same history columns.
 
@@ -16,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fuse_edu.optim.base import Budget, RunResult, Stopwatch
-from fuse_edu.optim.candidates import allowed_token_mask, greedy_prompt
+from fuse_edu.optim.candidates import allowed_token_mask, delete_at, greedy_prompt, insert_at, random_below
 
 
 def device_generator(device: torch.device, seed: int) -> torch.Generator:
@@ -44,7 +52,8 @@ class CandidateSearch:
 
     def __init__(self, objective, prompt_length: int, candidates_per_step: int, seed: int = 0,
                  budget: int | None = None, init_text: str | None = None, allowed: str | torch.Tensor = "word",
-                 chunk_size: int = 256, progress: bool = True):
+                 chunk_size: int = 256, progress: bool = True, variable_length: bool = False,
+                 edit_share: float = 0.25):
         if not isinstance(prompt_length, int) or isinstance(prompt_length, bool) or prompt_length < 1:
             raise ValueError(f"prompt_length must be a positive int (a prompt needs at least one token), "
                              f"got {prompt_length!r}")
@@ -57,6 +66,11 @@ class CandidateSearch:
                 raise ValueError(f"budget {budget} is smaller than one step: the initial prompt and "
                                  f"{self.candidates_per_step} candidates need {self.candidates_per_step + 1} evaluations")
         self.budget_cap, self.seed, self.progress, self.init_text = budget, seed, progress, init_text
+        if not isinstance(edit_share, (int, float)) or not 0 <= edit_share < 1:
+            raise ValueError(f"edit_share must be a number in [0, 1), got {edit_share!r}")
+        self.variable_length = bool(variable_length)
+        # half deletions, half insertions; none when the length is fixed
+        self.n_edits = int(edit_share * self.candidates_per_step) // 2 if self.variable_length else 0
         device, rows = objective.device, objective.embedding_table.shape[0]
         if isinstance(allowed, str):
             self.allowed = allowed_token_mask(objective.tokenizer, allowed, size=rows, device=device)  # (V,)
@@ -67,49 +81,74 @@ class CandidateSearch:
             self.allowed = allowed.to(device)
         self.allowed_ids = self.allowed.nonzero().flatten()                           # (A,) once, at set-up
         self.generator = device_generator(device, seed)
-        self.initial_ids = self._initial_prompt()                                     # (T,)
+        self.initial_ids, self.initial_length = self._initial_prompt()               # (T,), int
         self.reset()
 
-    def _initial_prompt(self) -> torch.Tensor:
+    def _initial_prompt(self) -> tuple[torch.Tensor, int]:
         start = None
         if self.init_text is not None:
             start = self.objective.tokenizer(self.init_text, add_special_tokens=False)["input_ids"]
-        return greedy_prompt(self.objective, self.prompt_length, self.allowed, start)
+        return greedy_prompt(self.objective, self.prompt_length, self.allowed, start,
+                             stop_at_end=self.variable_length)
 
     def reset(self) -> None:
         """Back to the initial prompt, a fresh budget, a reseeded generator and an empty history."""
         self.generator.manual_seed(self.seed)
         self.budget, self.clock, self.history, self.steps_done = Budget(self.budget_cap), Stopwatch(), [], 0
         self.current = self.initial_ids.clone()                                       # (T,)
-        losses = self.score(self.current[None])                                       # (1,)
-        self.best_ids, self.best_loss = self.current.clone(), losses[0]
+        self.length = torch.tensor(self.initial_length, device=self.current.device)   # () on the device
+        losses = self.score(self.current[None], self.length[None])                    # (1,)
+        self.best_ids, self.best_length, self.best_loss = self.current.clone(), self.length.clone(), losses[0]
         self.current_loss = losses[0]
 
     # ------------------------------------------------------------------ what a subclass provides
-    def propose(self) -> torch.Tensor:
-        """(n, T) candidate prompts for this step."""
+    def propose(self, n: int) -> torch.Tensor:
+        """(n, T) candidate prompts of the current length: the method's own moves."""
         raise NotImplementedError
 
-    def accept(self, ids: torch.Tensor, loss: torch.Tensor) -> None:
-        """The step's best candidate (T,) and loss: by default the next step starts from it (GCG)."""
-        self.current, self.current_loss = ids, loss
+    def insertion_tokens(self, positions: torch.Tensor) -> torch.Tensor:
+        """(m,) tokens to insert before ``positions`` (m,); by default random allowed tokens."""
+        pick = torch.randint(len(self.allowed_ids), positions.shape, generator=self.generator, device=positions.device)
+        return self.allowed_ids[pick]
+
+    def accept(self, ids: torch.Tensor, length: torch.Tensor, loss: torch.Tensor) -> None:
+        """The step's best candidate (T,), its length and loss: by default the next step starts from it (GCG)."""
+        self.current, self.length, self.current_loss = ids, length, loss
 
     # ------------------------------------------------------------------ the loop
-    def score(self, candidates: torch.Tensor) -> torch.Tensor:
-        """Exact losses (n,) of (n, T) candidates, counted against the budget."""
+    def score(self, candidates: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Exact losses (n,) of (n, T) candidates whose first ``lengths`` (n,) slots are the prompt; counted
+        against the budget."""
         self.budget.spend(candidates.shape[0])
-        return self.objective.evaluate(candidates, None, chunk_size=self.chunk_size)[0]
+        mask = (torch.arange(candidates.shape[1], device=candidates.device) < lengths[:, None]).long()  # (n, T)
+        return self.objective.evaluate(candidates, mask, chunk_size=self.chunk_size)[0]
+
+    def candidates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's (n, T) candidates and their (n,) lengths: the method's moves, plus edits."""
+        T, m = self.prompt_length, self.n_edits
+        moves = self.propose(self.candidates_per_step - 2 * m)                        # (n - 2m, T)
+        lengths = self.length.expand(moves.shape[0])                                  # (n - 2m,)
+        if not m:
+            return moves, lengths
+        where = random_below(self.length, m, self.generator)                          # (m,) in [0, length)
+        deleted = delete_at(self.current, where)                                      # (m, T)
+        where = random_below(torch.clamp(self.length + 1, max=T), m, self.generator)  # (m,) in [0, length]
+        inserted = insert_at(self.current, where, self.insertion_tokens(where))       # (m, T)
+        shorter = torch.clamp(self.length - 1, min=1).expand(m)                       # deleting the only token: a 1-token swap
+        longer = torch.clamp(self.length + 1, max=T).expand(m)                        # at full length the last token falls off
+        return torch.cat([moves, deleted, inserted]), torch.cat([lengths, shorter, longer])
 
     def step(self) -> torch.Tensor:
         """One step: propose, score, keep the best. Returns the step's best loss (0-d, on the device)."""
-        candidates = self.propose()                                                   # (n, T)
-        losses = self.score(candidates)                                               # (n,)
+        candidates, lengths = self.candidates()                                       # (n, T), (n,)
+        losses = self.score(candidates, lengths)                                      # (n,)
         i = losses.argmin()
-        ids, loss = candidates[i], losses[i]
+        ids, length, loss = candidates[i], lengths[i], losses[i]
         better = loss < self.best_loss                                                # on the device: no sync
         self.best_ids = torch.where(better, ids, self.best_ids)
+        self.best_length = torch.where(better, length, self.best_length)
         self.best_loss = torch.where(better, loss, self.best_loss)
-        self.accept(ids, loss)
+        self.accept(ids, length, loss)
         self.steps_done += 1
         return loss
 
@@ -137,9 +176,9 @@ class CandidateSearch:
         return self.result()
 
     def result(self) -> RunResult:
-        ids = self.best_ids[None]                                                     # (1, T)
+        ids = self.best_ids[None, :int(self.best_length)]                             # (1, length)
         total, per_term = self.objective.evaluate(ids)                                # reporting only: not counted
-        return RunResult(best_text=self.objective.texts(ids)[0].strip(), best_ids=self.best_ids.tolist(),
+        return RunResult(best_text=self.objective.texts(ids)[0].strip(), best_ids=ids[0].tolist(),
                          best_loss=float(total[0]), term_losses={k: float(v[0]) for k, v in per_term.items()},
                          evaluations=self.budget.spent, seconds=self.clock.seconds, steps=self.steps_done,
                          history=self.history)

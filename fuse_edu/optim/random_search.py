@@ -34,11 +34,12 @@ class RandomSearch(CandidateSearch):
     def __init__(self, objective, prompt_length: int = 6, mode: str = "l0", radius: float | None = None,
                  candidates_per_step: int = 128, seed: int = 0, budget: int | None = None,
                  init_text: str | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
-                 progress: bool = True):
+                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
-                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress)
+                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
+                         variable_length=variable_length, edit_share=edit_share)
         self.mode = mode
         self.allowed_table = objective.embedding_table.detach()[self.allowed_ids]     # (A, d)
         if radius is None:
@@ -68,12 +69,14 @@ class RandomSearch(CandidateSearch):
             low, high = (radius, high) if mean_changed < changed else (low, radius)
         return (low * high) ** 0.5
 
-    def propose(self) -> torch.Tensor:
-        n = self.candidates_per_step
+    def propose(self, n: int) -> torch.Tensor:
+        length = self.length if self.variable_length else None
         if self.mode == "l0":
-            return l0_candidates(self.current, n, self.radius, self.allowed_ids, self.generator)       # (n, T)
-        embeds = self.objective.embedding_table.detach()[self.current]                                 # (T, d)
-        return l2_candidates(embeds, n, self.radius, self.allowed_ids, self.allowed_table, self.generator)
+            return l0_candidates(self.current, n, self.radius, self.allowed_ids, self.generator, length)  # (n, T)
+        embeds = self.objective.embedding_table.detach()[self.current]                                   # (T, d)
+        return l2_candidates(embeds, n, self.radius, self.allowed_ids, self.allowed_table, self.generator,
+                             length=length)
 
-    def accept(self, ids: torch.Tensor, loss: torch.Tensor) -> None:
-        self.current, self.current_loss = self.best_ids, self.best_loss  # hill climbing from the best so far
+    def accept(self, ids: torch.Tensor, length: torch.Tensor, loss: torch.Tensor) -> None:
+        # hill climbing from the best so far
+        self.current, self.length, self.current_loss = self.best_ids, self.best_length, self.best_loss
