@@ -115,3 +115,11 @@ def test_word_alignment_across_tokenizers(gpt2, clip, bert):
     assert counts["clip"] == subtoken_counts(view.words, clip).tolist()
     assert counts["gpt2"][1] > counts["clip"][1]  # the lesson of notebook 01: the cuts differ
     assert "turquoise" in view.table({"gpt2": gpt2, "clip": clip, "bert": bert})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_token_ids_equal_calling_the_tokenizer(name, request):
+    from fuse_edu.text import batch_token_ids
+
+    tokenizer = request.getfixturevalue(name)
+    assert batch_token_ids(tokenizer, STRINGS) == tokenizer(STRINGS, add_special_tokens=False)["input_ids"]

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from fuse_edu.text import batch_token_ids
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -61,8 +63,7 @@ def bucket_words(words: list[str], src_tokenizer: PreTrainedTokenizerBase, dst_t
     they are served by the long-word fallback at gradient time, not fitted.
     """
     texts = [" " + w for w in words]
-    src = src_tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    dst = dst_tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    src, dst = batch_token_ids(src_tokenizer, texts), batch_token_ids(dst_tokenizer, texts)
     k_src = np.fromiter(map(len, src), dtype=np.int64, count=len(words))
     k_dst = np.fromiter(map(len, dst), dtype=np.int64, count=len(words))
     bucket_of = np.maximum(k_src, k_dst)

@@ -6,13 +6,13 @@
 - ``WordAlignment``: one text seen through several tokenizers at once.
 """
 
-from fuse_edu.text.alignment import AlignedWord, WordAlignment, align_words, subtoken_counts, word_spans
+from fuse_edu.text.alignment import AlignedWord, WordAlignment, align_words, batch_token_ids, subtoken_counts, word_spans
 from fuse_edu.text.assets import ASSETS, AssetChecksumError, MissingAssetError, asset_path
 from fuse_edu.text.clip_cleaning import CLIPCleaningTokenizer, clean_clip_text
 from fuse_edu.text.offline import OFFLINE_TOKENIZERS, load_tokenizer
 
 __all__ = [
-    "ASSETS", "AlignedWord", "AssetChecksumError", "CLIPCleaningTokenizer", "MissingAssetError",
+    "ASSETS", "AlignedWord", "AssetChecksumError", "batch_token_ids", "CLIPCleaningTokenizer", "MissingAssetError",
     "OFFLINE_TOKENIZERS", "WordAlignment", "align_words", "asset_path", "clean_clip_text",
     "load_tokenizer", "subtoken_counts", "word_spans",
 ]

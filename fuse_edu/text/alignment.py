@@ -79,6 +79,20 @@ def align_words(text: str, tokenizer: PreTrainedTokenizerBase) -> list[AlignedWo
     ]
 
 
+def batch_token_ids(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
+    """Ids of many texts, no special tokens: ``tokenizer(texts)["input_ids"]``, only faster.
+
+    Word lists are 10^5 short texts; calling the Rust backend's ``encode_batch_fast`` (no offsets, no
+    Python ``BatchEncoding``) takes about two thirds of the time. A tokenizer that prepares text in
+    Python first (``CLIPCleaningTokenizer.clean_texts``) gets that step applied.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not hasattr(backend, "encode_batch_fast"):
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    clean = getattr(tokenizer, "clean_texts", None)
+    return [e.ids for e in backend.encode_batch_fast(clean(texts) if clean else texts, add_special_tokens=False)]
+
+
 def subtoken_counts(words: Sequence[str], tokenizer: PreTrainedTokenizerBase, leading_space: bool = True) -> np.ndarray:
     """(n_words,) number of sub-tokens ``tokenizer`` cuts each word into, in one batched call.
 
@@ -93,8 +107,7 @@ def subtoken_counts(words: Sequence[str], tokenizer: PreTrainedTokenizerBase, le
     texts = [" " + w for w in words] if leading_space else words
     if not texts:
         return np.zeros(0, dtype=np.int64)
-    encoded = tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    return np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(texts))
+    return np.fromiter(map(len, batch_token_ids(tokenizer, texts)), dtype=np.int64, count=len(texts))
 
 
 @dataclass(frozen=True)

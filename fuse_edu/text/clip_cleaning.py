@@ -75,6 +75,10 @@ class CLIPCleaningTokenizer(CLIPTokenizer):
     offsets into the text as passed in, so word alignment works on raw text.
     """
 
+    def clean_texts(self, texts: list[str]) -> list[str]:
+        """What the fast tokenizer is given for ``texts``: used by ``batch_token_ids``' fast path."""
+        return [clean_clip_text(t) for t in texts]
+
     def _encode_plus(self, text, text_pair=None, *, return_offsets_mapping=False, return_tensors=None, **kwargs):
         cleaned, cleaned_pair = _clean_nested(text), _clean_nested(text_pair)
         remap = return_offsets_mapping and text_pair is None and not kwargs.get("is_split_into_words")
