@@ -35,7 +35,10 @@ class CaptionSettings:
     strategy: str | None = None          # for methods that take a search strategy (greedy, beam, ucs)
     steps: int = 40
     budget: int | None = None            # cap on exact candidate evaluations per image
-    prompt_length: int = 4
+    prompt_length: int = 8               # the most LM tokens a caption may use (variable_length: fewer)
+    variable_length: bool = True         # captions grow and shrink (fuse_edu.optim.loop)
+    allowed: str = "pieces"              # lower-case words and word pieces: split words can be spelled
+    end: bool = True                     # the LM scores the end of text: a caption is a whole sentence
     candidates_per_step: int = 128
     topk: int = 32                       # GCG: swaps considered per position
     prefix: str = ""
@@ -47,8 +50,9 @@ class CaptionSettings:
     def method_kwargs(self, optimiser_class) -> dict:
         """The settings this optimiser's constructor accepts (methods differ: GCG has topk, AutoDAN a strategy)."""
         offered = {"prompt_length": self.prompt_length, "candidates_per_step": self.candidates_per_step,
-                   "batch_size": self.candidates_per_step, "topk": self.topk, "seed": self.seed, "budget": self.budget, "init_text": self.init_text,
-                   "strategy": self.strategy}
+                   "batch_size": self.candidates_per_step, "topk": self.topk, "seed": self.seed,
+                   "budget": self.budget, "init_text": self.init_text, "strategy": self.strategy,
+                   "allowed": self.allowed, "variable_length": self.variable_length}
         accepted = inspect.signature(optimiser_class).parameters
         if self.strategy is not None and "strategy" not in accepted:
             raise ValueError(f"method {self.method!r} takes no search strategy; leave out --strategy "
@@ -109,7 +113,7 @@ class Captioner:
 
         s = self.settings
         return build_objective(self.preset, images=images, sentiment=s.sentiment, weights=s.weights,
-                               prefix=s.prefix, adapters=self.adapters)
+                               prefix=s.prefix, adapters=self.adapters, end=s.end)
 
     def caption(self, images: Image.Image | list[Image.Image]) -> RunResult:
         """The best prompt for one image (or one prompt for several images together)."""

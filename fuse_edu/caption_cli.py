@@ -71,6 +71,10 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
                    help="cap on exact candidate evaluations per image, to compare methods at equal cost")
     p.add_argument("--prompt-length", type=_int_at_least(1), default=d.prompt_length,
                    help=f"caption length in LM tokens (default: {d.prompt_length})")
+    p.add_argument("--fixed-length", action="store_true",
+                   help="every caption uses exactly --prompt-length tokens (default: up to that many)")
+    p.add_argument("--allowed", choices=("word", "lower", "alpha", "pieces", "all"), default=d.allowed,
+                   help=f"which LM tokens a caption may use (default: {d.allowed}: lower-case words and word pieces)")
     p.add_argument("--candidates", type=_int_at_least(1), default=d.candidates_per_step,
                    help=f"candidates scored per step (default: {d.candidates_per_step})")
     p.add_argument("--topk", type=_int_at_least(1), default=d.topk, help=f"GCG: swaps per position (default: {d.topk})")
@@ -98,7 +102,8 @@ def run_caption(args: argparse.Namespace) -> int:
         return _fail(f"--out must end in .csv or .json, got {args.out!r}", EXIT_BAD_INPUT)
     settings = CaptionSettings(
         method=args.method, strategy=args.strategy, steps=args.steps, budget=args.budget,
-        prompt_length=args.prompt_length, candidates_per_step=args.candidates, topk=args.topk,
+        prompt_length=args.prompt_length, variable_length=not args.fixed_length, allowed=args.allowed,
+        candidates_per_step=args.candidates, topk=args.topk,
         prefix=args.prefix, init_text=args.init_text, seed=args.seed, sentiment=args.sentiment,
         weights={**CaptionSettings().weights, **dict(args.weight)})
     if args.budget is not None and args.method in ("gcg", "random") and args.budget < args.candidates + 1:
