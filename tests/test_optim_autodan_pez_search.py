@@ -122,6 +122,19 @@ def test_autodan_greedy_finds_the_nearest_row_per_slot_and_lowers_the_loss():
         f"t{i}" for i in result.best_ids]
 
 
+def test_variable_length_reports_the_best_prefix_of_any_length():
+    objective = ToyObjective()
+    objective.target[2:] += 100.0  # slots 3 and 4 cannot be filled well: the best prompt stops before them
+    fixed = autodan(objective, readability_weight=0.0).run()
+    free = autodan(objective, readability_weight=0.0, variable_length=True).run()
+    assert len(fixed.best_ids) == 4 and len(free.best_ids) <= 2
+    prefixes = torch.tensor([fixed.best_ids])  # (1, 4): greedy kept these, so each prefix was evaluated
+    prefix_losses = [float(objective.evaluate(prefixes[:, :n], torch.ones(1, n))[0]) for n in (1, 2, 3, 4)]
+    assert free.best_ids == fixed.best_ids[: len(free.best_ids)]
+    assert free.best_loss == pytest.approx(min(prefix_losses)) and free.best_loss < fixed.best_loss
+    assert free.evaluations == fixed.evaluations  # the prefixes were evaluated anyway
+
+
 def test_refinement_evaluates_new_tokens_only_and_never_does_worse():
     objective = ToyObjective()
     once = autodan(objective, batch_size=4, readability_weight=0.0).run()

@@ -12,6 +12,10 @@ Each step appends one token to the prompt(s) a search strategy chooses to expand
    so far, the gradient is taken again there and the next top tokens not yet tried are evaluated.
 4. The search strategy (``fuse_edu.optim.search``: greedy, beam, ucs) keeps the children it wants.
 
+The run reports the lowest-loss prompt of length ``prompt_length`` (the search grows every prompt that
+far), or, with ``variable_length=True``, the lowest-loss prompt of any length up to it: every prefix
+was evaluated exactly on the way, so a shorter caption that ends well costs nothing extra to find.
+
 The one-hot gradient of the slot is computed as the embedding gradient there times the embedding table,
 (1, d) @ (d, V): the same number as the full one-hot gradient (embeds = one_hot @ E), without building
 the (T, V) gradient of positions that are not changing. All candidate work is gather/scatter/topk on the
@@ -37,7 +41,8 @@ class AutoDAN:
     def __init__(self, objective, prompt_length: int = 8, batch_size: int = 64, readability_weight: float = 1.0,
                  strategy: str | SearchStrategy = "greedy", beam_width: int | None = None,
                  frontier_cap: int | None = None, refine_steps: int = 0, allowed: torch.Tensor | str = "word",
-                 chunk_size: int = 256, seed: int = 0, budget: int | None = None, progress: bool = True):
+                 chunk_size: int = 256, seed: int = 0, budget: int | None = None, progress: bool = True,
+                 variable_length: bool = False):
         for label, value, least in (("prompt_length", prompt_length, 1), ("batch_size", batch_size, 1),
                                     ("refine_steps", refine_steps, 0), ("chunk_size", chunk_size, 1),
                                     ("seed", seed, 0)):
@@ -48,7 +53,7 @@ class AutoDAN:
             raise ValueError(f"readability_weight must be a finite number, got {readability_weight!r}")
         self.objective, self.max_length, self.batch_size = objective, prompt_length, batch_size
         self.readability_weight, self.refine_steps, self.chunk_size = float(weight), refine_steps, chunk_size
-        self.seed, self.progress = seed, progress
+        self.seed, self.progress, self.variable_length = seed, progress, bool(variable_length)
         self.device = objective.device
         vocab = objective.embedding_table.shape[0]
         self.allowed = (allowed_token_mask(objective.tokenizer, allowed, size=vocab) if isinstance(allowed, str)
@@ -143,7 +148,8 @@ class AutoDAN:
 
         children = Prompts.cat(children)
         if self.best is None:
-            self.best = BestPrompt(self.max_length, len(self.term_names), self.device)
+            self.best = BestPrompt(self.max_length, len(self.term_names), self.device,
+                                   longest_first=not self.variable_length)
         self.best.update(children)
         host_needs = self.strategy.accept(children)
         self.steps_done += 1

@@ -253,21 +253,27 @@ def _where(condition: torch.Tensor, a: Prompts, b: Prompts) -> Prompts:
 
 
 class BestPrompt:
-    """The prompt a run reports: the lowest exact loss among the *longest* prompts evaluated so far.
+    """The prompt a run reports, kept on the device and updated with tensor ops (so tracking never syncs).
 
-    A grown prompt is meant to reach ``max_length`` (a caption of the length asked for), so a longer
-    prompt beats a shorter one whatever their losses; among equal lengths the lower loss wins. Kept on
-    the device and updated with tensor ops, so tracking it never syncs.
+    ``longest_first=True`` (a prompt of the length asked for): the lowest exact loss among the *longest*
+    prompts evaluated so far; a longer prompt beats a shorter one whatever their losses. ``False`` (the
+    length is only a maximum): the lowest loss of any length, which suits an objective that scores the
+    end of the text, where an unfinished caption pays for it.
     """
 
-    def __init__(self, max_length: int, n_terms: int, device: torch.device):
+    def __init__(self, max_length: int, n_terms: int, device: torch.device, longest_first: bool = True):
         self.prompt = Prompts.root(max_length, n_terms, device)
         self.prompt.lengths -= 1  # -1: anything evaluated beats "nothing yet"
+        self.longest_first = longest_first
 
     def update(self, children: Prompts) -> None:
-        longest = children.lengths.max()  # ()
-        loss = torch.where(children.lengths == longest, children.loss, torch.full_like(children.loss, float("inf")))
-        i = loss.argmin().reshape(1)  # (1,) the best of the longest children
         best = self.prompt
-        better = (longest > best.lengths) | ((longest == best.lengths) & (loss[i] < best.loss))  # (1,)
+        if self.longest_first:
+            longest = children.lengths.max()  # ()
+            loss = torch.where(children.lengths == longest, children.loss, torch.full_like(children.loss, float("inf")))
+            i = loss.argmin().reshape(1)  # (1,) the best of the longest children
+            better = (longest > best.lengths) | ((longest == best.lengths) & (loss[i] < best.loss))  # (1,)
+        else:
+            i = children.loss.argmin().reshape(1)  # (1,)
+            better = (children.loss[i] < best.loss) | (best.lengths < 0)  # (1,)
         self.prompt = _where(better, children.take(i), best)
