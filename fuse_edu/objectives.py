@@ -69,8 +69,11 @@ class Term:
                  adapter: FuseAdapter | FuseTranslator | None = None):
         self.model, self.weight, self.name, self.adapter = model, weight, name, adapter
 
-    def loss(self, ids: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) loss of prompts given in *this term's model's* tokens: ids (B, T), embeds (B, T, d), mask (B, T)."""
+    def loss(self, ids: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor,
+             one_hot: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) loss of prompts given in *this term's model's* tokens: ids (B, T), embeds (B, T, d), mask (B, T).
+        ``one_hot`` (B, T, V), given only to terms of the primary model: the prompt as a one-hot matrix, for
+        terms whose loss reads the prompt's tokens as well as its embeddings (LM fluency)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -109,7 +112,7 @@ class LMTerm(Term):
         self.frame = frame
         self._slices_logits = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
 
-    def loss(self, ids, embeds, mask):
+    def loss(self, ids, embeds, mask, one_hot=None):
         lm = self.model
         framed, framed_mask = self.frame.apply(embeds, mask, lm.embedding_table)            # (B, W, d), (B, W)
         framed_ids = frame_ids(self.frame, ids, mask)                                      # (B, W)
@@ -129,6 +132,16 @@ class LMTerm(Term):
         targets = framed_ids[:, p:]                                                        # (B, K-1)
         weights = scored[:, p:].float()                                                    # (B, K-1)
         token_nll = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, K-1)
+        if one_hot is not None and self.target is None:
+            # The fluency loss reads each prompt token twice: as input (through embeds) and as the
+            # token being predicted. Written with the one-hot row as the prediction target, the
+            # second path is linear in the one-hot, -log p(v | prefix), and its gradient reaches GCG:
+            # without it a swap's effect on its own likelihood would be invisible to the gradient.
+            T = one_hot.shape[1]
+            logp = logits[:, :T].float().log_softmax(-1)                                   # (B, T, V)
+            soft_nll = -(logp * one_hot.float()).sum(-1)                                   # (B, T)
+            in_prompt = torch.arange(T, device=logp.device) < lengths                      # (B, T)
+            token_nll = torch.cat([torch.where(in_prompt, soft_nll, token_nll[:, :T]), token_nll[:, T:]], dim=1)
         return (token_nll * weights).sum(1) / weights.sum(1)                               # (B,)
 
     def _last_logits(self, embeds: torch.Tensor, mask: torch.Tensor, K: int) -> torch.Tensor:
@@ -166,7 +179,7 @@ class CLIPTerm(Term):
         self.prefix, self.suffix = prefix, suffix
         self.frame = Frame.of(clip.tokenizer, prefix, suffix)
 
-    def loss(self, ids, embeds, mask):
+    def loss(self, ids, embeds, mask, one_hot=None):
         framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)   # (B, W, d)
         return self.model.loss_from_embeddings(framed, framed_mask, self.target)
 
@@ -183,7 +196,7 @@ class ClassifierTerm(Term):
         self.label, self.prefix, self.suffix = label, prefix, suffix
         self.frame = Frame.of(classifier.tokenizer, prefix, suffix)
 
-    def loss(self, ids, embeds, mask):
+    def loss(self, ids, embeds, mask, one_hot=None):
         framed, framed_mask = self.frame.apply(embeds, mask, self.model.embedding_table)   # (B, W, d)
         return self.model.loss_from_embeddings(framed, framed_mask, self.label)
 
@@ -249,14 +262,20 @@ class Objective:
         return self.tokenizer.batch_decode(rows, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     # ------------------------------------------------------------------ losses
-    def losses(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
-               embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Weighted total (B,) and unweighted per-term losses {name: (B,)}; differentiable w.r.t. ``embeds``
-        (default: the primary's embeddings of ``ids``). Rows are right-padded prompts, mask (B, T)."""
+    def losses(self, ids: torch.Tensor, mask: torch.Tensor | None = None, embeds: torch.Tensor | None = None,
+               one_hot: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted total (B,) and unweighted per-term losses {name: (B,)}. Rows are right-padded prompts,
+        mask (B, T). Differentiable w.r.t. ``embeds`` (default: the primary's embeddings of ``ids``) or,
+        given instead, w.r.t. ``one_hot`` (B, T, V): embeds = one_hot @ table, and the LM fluency term
+        also reads it as the tokens it predicts (see ``one_hot_gradient``)."""
         ids, mask = _check_batch(ids, mask)
-        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None)
+        if one_hot is not None:
+            if embeds is not None:
+                raise ValueError("pass embeds or one_hot, not both: one_hot defines the embeddings")
+            embeds = one_hot.to(self.embedding_table.dtype) @ self.embedding_table.detach()  # (B, T, d_A)
+        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)
 
-    def _losses(self, ids, mask, embeds, texts: list[str] | None):
+    def _losses(self, ids, mask, embeds, texts: list[str] | None, one_hot=None):
         """``losses``; ``texts``, the prompts decoded in advance (``evaluate`` decodes a batch once)."""
         embeds = self.primary.embed(ids) if embeds is None else embeds                  # (B, T, d_A)
         total, per_term = None, {}
@@ -269,7 +288,8 @@ class Objective:
                 if texts is None:
                     texts = self.texts(ids, mask)
                 term_ids, term_embeds, term_mask = self._exact(route.term.model, texts)  # same forward, no plan
-            loss = route.term.loss(term_ids, term_embeds, term_mask).float()            # (B,)
+            direct = one_hot if route.translator is None else None
+            loss = route.term.loss(term_ids, term_embeds, term_mask, direct).float()    # (B,)
             per_term[route.term.name] = loss
             weighted = route.term.weight * loss
             total = weighted if total is None else total + weighted
@@ -321,10 +341,22 @@ class Objective:
         return grad                                                                      # (B, T, d_A)
 
     def one_hot_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """d total / d one-hot token matrix, (B, T, V): since embeds = one_hot @ table, it is grad @ table.T.
-        (Exact for embedding layers that only look rows up, as GPT-2's; layers that rescale would need the scale.)"""
-        grad = self.embedding_gradient(ids, mask)                                          # (B, T, d_A)
-        return grad @ self.embedding_table.detach().T.to(grad.dtype)                       # (B, T, V)
+        """d total / d one-hot token matrix, (B, T, V): GCG's first-order guess at every swap at once.
+
+        Two paths. Through the embeddings (embeds = one_hot @ table): (d total / d embeds) @ table.T, one
+        matmul. And through the LM fluency term's targets: that term also scores each prompt token as the
+        token it predicts, -log p(v | prefix), linear in the one-hot, so its gradient is the LM's
+        -log-probabilities themselves (AutoDAN adds the same numbers as its readability prior). Autograd
+        through ``losses(one_hot=...)`` computes both. (Exact for embedding layers that only look rows up,
+        as GPT-2's; a layer that rescales would need its scale.)
+        """
+        ids, mask = _check_batch(ids, mask)
+        table = self.embedding_table.detach()
+        one_hot = F.one_hot(ids.to(self.device), table.shape[0]).to(table.dtype).requires_grad_(True)  # (B, T, V)
+        with torch.enable_grad():
+            total, _ = self.losses(ids, mask, one_hot=one_hot)
+            (grad,) = torch.autograd.grad(total.sum(), one_hot)  # rows are independent: the sum keeps each row's
+        return grad                                                                        # (B, T, V)
 
     @torch.no_grad()
     def next_token_logprobs(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -161,15 +161,34 @@ def test_chunked_evaluate_equals_one_batch_and_losses(lm, two_model_objective):
         torch.testing.assert_close(whole_terms[name], chunked_terms[name])
 
 
-def test_one_hot_gradient_equals_autograd_through_a_one_hot_matmul(lm, two_model_objective):
+def test_one_hot_gradient_is_the_embedding_path_plus_the_lms_own_log_probabilities(lm, gpt2, clip_model, clip_adapter,
+                                                                                   image_features):
+    """Reference, built independently: autograd through one_hot @ table (the embedding path, targets held
+    fixed), plus the fluency term's target path, -w * log p(v | <bos> + prompt[:t]) / (tokens scored)."""
     ids, mask = batch(lm)
+    weight = 0.7
+    objective = Objective(lm, [LMTerm(lm, weight=weight, end=True),
+                               CLIPTerm(clip_model, clip_adapter, image_features=image_features)])
     table = lm.embedding_table.detach()
     one_hot = F.one_hot(ids, table.shape[0]).float().requires_grad_(True)        # (B, T, V)
-    total, _ = two_model_objective.losses(ids, mask, embeds=one_hot @ table)
+    total, _ = objective.losses(ids, mask, embeds=one_hot @ table)
     total.sum().backward()
-    got = two_model_objective.one_hot_gradient(ids, mask)
+    expected = one_hot.grad.clone()
+    for b, prompt in enumerate(PROMPTS):
+        row = [gpt2.eos_token_id] + gpt2(prompt)["input_ids"]
+        logp = lm.model(input_ids=torch.tensor([row])).logits[0].log_softmax(-1)  # (1 + n, V)
+        n = len(row) - 1
+        expected[b, :n] -= weight * logp[:n] / (n + 1)                           # n prompt tokens and the end
+    got = objective.one_hot_gradient(ids, mask)
     assert got.shape == one_hot.shape
-    torch.testing.assert_close(got, one_hot.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_losses_from_a_one_hot_equal_losses_from_ids(lm, two_model_objective):
+    ids, mask = batch(lm)
+    one_hot = F.one_hot(ids, lm.embedding_table.shape[0]).float()
+    torch.testing.assert_close(two_model_objective.losses(ids, mask, one_hot=one_hot)[0],
+                               two_model_objective.losses(ids, mask)[0])
 
 
 def test_embedding_gradient_of_the_primary_alone_is_the_exact_gradient(lm):
