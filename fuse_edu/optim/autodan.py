@@ -16,10 +16,12 @@ The run reports the lowest-loss prompt of length ``prompt_length`` (the search g
 far), or, with ``variable_length=True``, the lowest-loss prompt of any length up to it: every prefix
 was evaluated exactly on the way, so a shorter caption that ends well costs nothing extra to find.
 
-The one-hot gradient of the slot is computed as the embedding gradient there times the embedding table,
-(1, d) @ (d, V): the same number as the full one-hot gradient (embeds = one_hot @ E), without building
-the (T, V) gradient of positions that are not changing. All candidate work is gather/scatter/topk on the
-objective's device; the host sees one small tensor per step (the numbers logged in ``history``).
+g comes from ``objective.one_hot_gradient``, the same gradient GCG ranks swaps by, gathered at the slot.
+It already holds the fluency term's own path, -lm_weight/n * log p(v | prefix) (the LM scores the slot's
+token as well as reading it), so ``readability_weight`` is readability *on top of* what the objective
+asks for: 0 means "trust the objective", larger trades loss for more likely text. All candidate work is
+gather/scatter/topk on the objective's device; the host sees one small tensor per step (the numbers
+logged in ``history``).
 Evaluations counted in the budget are the exact candidate evaluations; gradient passes are not, as in GCG.
 """
 
@@ -98,11 +100,9 @@ class AutoDAN:
 
         ids, mask (N, W) with the slot already holding some token; slot (N,); logprobs (N, V) of the LM.
         """
-        table = self.objective.embedding_table  # (V, d)
-        grad = self.objective.embedding_gradient(ids, mask)  # (N, W, d)
-        grad_slot = grad.gather(1, slot[:, None, None].expand(-1, 1, grad.shape[-1])).squeeze(1)  # (N, d)
-        one_hot_grad = grad_slot.to(table.dtype) @ table.T  # (N, V): dL/d(one-hot) at the slot
-        return -one_hot_grad.float() + self.readability_weight * logprobs.float()  # (N, V)
+        grad = self.objective.one_hot_gradient(ids, mask)  # (N, W, V)
+        grad_slot = grad.gather(1, slot[:, None, None].expand(-1, 1, grad.shape[-1])).squeeze(1)  # (N, V)
+        return -grad_slot.float() + self.readability_weight * logprobs.float()  # (N, V)
 
     def step(self) -> dict:
         """Grow the prompts the strategy expands by one token; return this step's history row."""
