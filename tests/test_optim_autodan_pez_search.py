@@ -21,6 +21,8 @@ from fuse_edu.optim.search import Beam, Greedy, Prompts, UniformCost, make_strat
 class NumberTokenizer:
     """Decodes token i as " t<i>"; enough for ``RunResult.best_text``."""
 
+    eos_token_id = None
+
     def decode(self, ids, **kwargs):
         return "".join(f" t{i}" for i in ids)
 
@@ -250,9 +252,24 @@ def test_pez_projection_of_a_table_row_is_that_row():
     assert ids.tolist() == [[3, 7, 11]]
 
 
+def test_pez_starts_from_the_lms_greedy_prompt_or_random_tokens():
+    objective = ToyObjective()
+    greedy = [int(objective.bigram[-1].argmax())]
+    for _ in range(3):
+        greedy.append(int(objective.bigram[greedy[-1]].argmax()))
+    method = pez(objective, restarts=3)
+    method.reset()
+    ids, _ = method.project(method.soft.detach())  # (3, 4)
+    assert ids[0].tolist() == greedy  # restart 0: the LM's prompt exactly; the others: noise around it
+    assert not torch.equal(method.soft[1], method.soft[0])
+    random_start = pez(objective, restarts=3, init="random")
+    random_start.reset()
+    assert random_start.project(random_start.soft.detach())[0].tolist() != ids.tolist()
+
+
 def test_pez_lowers_the_loss_and_counts_one_evaluation_per_projected_prompt():
     objective = ToyObjective()
-    result = pez(objective, restarts=3, lr=0.3).run(20)
+    result = pez(objective, restarts=3, lr=0.3, init="random").run(20)
     first = result.history[0]["step_loss"]
     assert result.best_loss < first
     assert result.evaluations == objective.forward_rows == 60
@@ -307,6 +324,8 @@ def test_budget_is_never_exceeded_and_counts_every_exact_evaluation(name, cap):
     ("autodan-greedy", {"strategy": Beam(5, 2)}, r"its max_length \(5\) must equal prompt_length \(4\)"),
     ("pez", {"metric": "dot"}, "unknown metric 'dot'"),
     ("pez", {"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+    ("pez", {"init": "zeros"}, "unknown init 'zeros'"),
+    ("pez", {"init_noise": float("inf")}, "init_noise must be a finite number"),
     ("pez", {"lr": -1.0}, "lr must be a finite number >= 0"),
     ("pez", {"allowed": torch.zeros(40, dtype=torch.bool)}, "no token is allowed"),
 ])

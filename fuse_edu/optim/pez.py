@@ -11,7 +11,13 @@ The prompt is a continuous matrix P (T, d) in the primary model's embedding spac
 4. keep the lowest-loss projected prompt seen.
 
 Because the gradient is taken where the model actually is (a real prompt), not at P, the continuous
-point never drifts into regions of embedding space no token can reach. ``restarts`` independent prompts
+point never drifts into regions of embedding space no token can reach.
+
+Where it starts matters a great deal with a small vocabulary the models know only partly (the toy
+world): from random tokens (``init="random"``, the paper's choice) PEZ spends its steps among words the
+LM finds absurd. ``init="lm"`` (default) starts where GCG does, at the primary LM's greedy continuation of
+its prefix (``candidates.greedy_prompt``); restart 0 starts exactly there and the others at Gaussian
+noise of ``init_noise`` times the table's RMS around it, so restarts explore different neighbourhoods. ``restarts`` independent prompts
 run side by side as one batch. Each step evaluates ``restarts`` projected prompts, one forward pass each,
 and that is what the budget counts. Everything runs on the objective's device; the host sees one small
 tensor per step.
@@ -26,10 +32,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from fuse_edu.optim.base import Budget, RunResult, Stopwatch
-from fuse_edu.optim.candidates import allowed_token_mask
+from fuse_edu.optim.candidates import allowed_token_mask, greedy_prompt
 from fuse_edu.optim.search import BestPrompt, Prompts
 
 METRICS = ("cosine", "l2")
+INITS = ("lm", "random")
 OPTIMIZERS = ("adamw", "sgd")
 
 
@@ -38,13 +45,15 @@ class PEZ:
 
     def __init__(self, objective, prompt_length: int = 8, restarts: int = 1, lr: float = 0.1,
                  weight_decay: float = 0.1, optimizer: str = "adamw", metric: str = "cosine",
-                 allowed: torch.Tensor | str = "word", seed: int = 0, budget: int | None = None,
-                 progress: bool = True):
+                 allowed: torch.Tensor | str = "word", init: str = "lm", init_noise: float = 1.0, seed: int = 0,
+                 budget: int | None = None, progress: bool = True):
         for label, value, least in (("prompt_length", prompt_length, 1), ("restarts", restarts, 1), ("seed", seed, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{label} must be an int >= {least}, got {value!r}"
                                  + (": PEZ optimises a fixed number of positions" if label == "prompt_length" else ""))
-        for label, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+        for label, value in (("lr", lr), ("weight_decay", weight_decay), ("init_noise", init_noise)):
             if not isinstance(value, (int, float)) or not torch.isfinite(torch.tensor(float(value))) or value < 0:
                 raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
         if lr == 0:
@@ -60,6 +69,7 @@ class PEZ:
         self.objective, self.prompt_length, self.restarts = objective, prompt_length, restarts
         self.lr, self.weight_decay, self.optimizer_name, self.metric = float(lr), float(weight_decay), optimizer, metric
         self.seed, self.budget_cap, self.progress, self.device = seed, budget, progress, objective.device
+        self.init, self.init_noise = init, float(init_noise)
         table = objective.embedding_table.detach()  # (V, d)
         allowed = (allowed_token_mask(objective.tokenizer, allowed, size=table.shape[0]) if isinstance(allowed, str)
                    else torch.as_tensor(allowed)).to(self.device, torch.bool)  # (V,)
@@ -74,6 +84,8 @@ class PEZ:
         self.allowed_keys = F.normalize(self.allowed_rows, dim=-1) if metric == "cosine" else self.allowed_rows
         self.allowed_bias = (torch.zeros(len(self.allowed_ids), device=self.device) if metric == "cosine"
                              else 0.5 * self.allowed_rows.pow(2).sum(1))  # (A,)
+        # The LM's greedy prompt, once: T LM calls of initialisation, not part of any step.
+        self.lm_ids = greedy_prompt(objective, prompt_length, allowed)[0] if init == "lm" else None  # (T,)
 
     def project(self, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Nearest allowed row of every position: embeds (B, T, d) -> ids (B, T), rows (B, T, d).
@@ -86,11 +98,19 @@ class PEZ:
         return self.allowed_ids[nearest], self.allowed_rows[nearest]  # (B, T), (B, T, d)
 
     def reset(self) -> None:
-        """Random allowed tokens' embeddings as the starting point (``run`` calls this)."""
+        """Back to the starting point (``init``), a fresh optimiser and budget (``run`` calls this)."""
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        pick = torch.randint(len(self.allowed_ids), (self.restarts, self.prompt_length), generator=self.generator,
-                             device=self.device)  # (B, T)
-        self.soft = self.allowed_rows[pick].clone().requires_grad_(True)  # (B, T, d) the continuous prompt
+        shape = (self.restarts, self.prompt_length)
+        if self.init == "random":
+            pick = torch.randint(len(self.allowed_ids), shape, generator=self.generator, device=self.device)  # (B, T)
+            start = self.allowed_rows[pick]  # (B, T, d)
+        else:
+            start = self.objective.embedding_table.detach()[self.lm_ids].float().expand(*shape, -1)  # (B, T, d)
+            scale = self.init_noise * self.allowed_rows.pow(2).mean().sqrt()  # () noise in units of the table's RMS
+            noise = torch.randn(start.shape, generator=self.generator, device=self.device) * scale  # (B, T, d)
+            noise[0] = 0.0  # restart 0: the LM's prompt itself
+            start = start + noise
+        self.soft = start.clone().requires_grad_(True)  # (B, T, d) the continuous prompt
         if self.optimizer_name == "adamw":
             self.optimizer = torch.optim.AdamW([self.soft], lr=self.lr, weight_decay=self.weight_decay)
         else:
