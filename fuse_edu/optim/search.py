@@ -23,6 +23,9 @@ i.e. deepest, prompts first, so with ``frontier_cap`` F it works through about F
 beam of width F ranked by accumulated loss instead of the last loss; ``frontier_cap == beam_width``
 is exactly that beam search. (A* would add an estimate of the cost still to come: an exercise.)
 
+Also here: ``Prompts`` (a batch of right-padded prompts with their losses and costs), ``make_strategy``
+(a strategy by its command-line name) and ``BestPrompt`` (which prompt a run reports).
+
 Everything stays on the device: children are ranked with ``topk``/``sort``, never in a Python loop.
 A strategy that needs a number on the host (UCS: how many live prompts are queued, whether it is done)
 returns it from ``accept`` as a small tensor, so the method can fetch it in its one sync per step.
