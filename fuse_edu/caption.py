@@ -37,7 +37,7 @@ class CaptionSettings:
     budget: int | None = None            # cap on exact candidate evaluations per image
     prompt_length: int = 8               # the most LM tokens a caption may use (variable_length: fewer)
     variable_length: bool = True         # captions grow and shrink (fuse_edu.optim.loop)
-    allowed: str = "pieces"              # lower-case words and word pieces: split words can be spelled
+    allowed: str = "auto"                # "auto": the toy lexicon's tokens for the toy preset, else "pieces"
     end: bool = True                     # the LM scores the end of text: a caption is a whole sentence
     candidates_per_step: int = 128
     topk: int = 32                       # GCG: swaps considered per position
@@ -52,7 +52,7 @@ class CaptionSettings:
         offered = {"prompt_length": self.prompt_length, "candidates_per_step": self.candidates_per_step,
                    "batch_size": self.candidates_per_step, "topk": self.topk, "seed": self.seed,
                    "budget": self.budget, "init_text": self.init_text, "strategy": self.strategy,
-                   "allowed": self.allowed, "variable_length": self.variable_length}
+                   "variable_length": self.variable_length}
         accepted = inspect.signature(optimiser_class).parameters
         if self.strategy is not None and "strategy" not in accepted:
             raise ValueError(f"method {self.method!r} takes no search strategy; leave out --strategy "
@@ -90,6 +90,35 @@ def open_image(path: Path) -> Image.Image:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
+def allowed_tokens(preset, kind: str) -> str | torch.Tensor:
+    """The tokens a caption may use: a kind for ``allowed_token_mask``, or for ``auto`` a preset's default.
+
+    Toy preset: the tokens of the toy caption lexicon (``words_token_mask``). The toy models were trained
+    on nothing else, so other tokens only add noise to the search; with ~140 tokens instead of ~30,000,
+    GCG's top-k per position holds the words that matter. Other presets: ``pieces``, lower-case words
+    and word pieces (a split word such as " turquoise" can be spelled).
+    """
+    if kind != "auto":
+        return kind
+    if preset.name == "toy":
+        from fuse_edu.optim.candidates import words_token_mask
+        from fuse_edu.toyworld.captions import vocabulary
+
+        return words_token_mask(preset.lm.tokenizer, vocabulary(), size=preset.lm.embedding_table.shape[0])
+    return "pieces"
+
+
+def swap_words(preset) -> list[str] | None:
+    """Words for whole-word swaps (``fuse_edu.optim.word_moves``): the toy lexicon for the toy preset, where
+    five of its eighteen colour and shape words are two or three GPT-2 tokens; None (token moves only)
+    for other presets."""
+    if preset.name != "toy":
+        return None
+    from fuse_edu.toyworld.captions import vocabulary
+
+    return vocabulary()
+
+
 class Captioner:
     """A preset's models and FUSE adapters, loaded once; ``caption(image)`` runs one optimisation."""
 
@@ -104,6 +133,8 @@ class Captioner:
         self.settings.method_kwargs(self.optimiser_class)          # a strategy the method cannot take: likewise
         self.preset = preset if isinstance(preset, Preset) else load_preset(preset, device=device)
         self.progress = progress
+        self.allowed = allowed_tokens(self.preset, self.settings.allowed)
+        self.words = swap_words(self.preset)
         self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
         if self.settings.sentiment is not None:
             self.adapters["sentiment"] = fit_preset_adapter(self.preset, self.preset.sentiment)
@@ -119,8 +150,13 @@ class Captioner:
         """The best prompt for one image (or one prompt for several images together)."""
         start = time.perf_counter()
         images = [images] if isinstance(images, Image.Image) else list(images)
-        optimiser = self.optimiser_class(self.objective(images), progress=self.progress,
-                                         **self.settings.method_kwargs(self.optimiser_class))
+        kwargs = self.settings.method_kwargs(self.optimiser_class)
+        accepted = inspect.signature(self.optimiser_class).parameters
+        if "allowed" in accepted:
+            kwargs["allowed"] = self.allowed
+        if "words" in accepted and self.words and self.settings.variable_length:
+            kwargs["words"] = self.words
+        optimiser = self.optimiser_class(self.objective(images), progress=self.progress, **kwargs)
         result = optimiser.run(self.settings.steps)
         result.seconds = time.perf_counter() - start  # the whole job per image: objective, initial prompt, run
         return result

@@ -73,8 +73,9 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
                    help=f"caption length in LM tokens (default: {d.prompt_length})")
     p.add_argument("--fixed-length", action="store_true",
                    help="every caption uses exactly --prompt-length tokens (default: up to that many)")
-    p.add_argument("--allowed", choices=("word", "lower", "alpha", "pieces", "all"), default=d.allowed,
-                   help=f"which LM tokens a caption may use (default: {d.allowed}: lower-case words and word pieces)")
+    p.add_argument("--allowed", choices=("auto", "word", "lower", "alpha", "pieces", "all"), default=d.allowed,
+                   help="which LM tokens a caption may use (default: auto: the toy lexicon for the toy preset, "
+                        "else pieces: lower-case words and word pieces)")
     p.add_argument("--candidates", type=_int_at_least(1), default=d.candidates_per_step,
                    help=f"candidates scored per step (default: {d.candidates_per_step})")
     p.add_argument("--topk", type=_int_at_least(1), default=d.topk, help=f"GCG: swaps per position (default: {d.topk})")

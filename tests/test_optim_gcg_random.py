@@ -10,6 +10,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from fuse_edu.models import CausalLM
 from fuse_edu.objectives import LMTerm, Objective
 from fuse_edu.optim import GCG, RandomSearch, method, strategy
+from fuse_edu.optim.word_moves import WordTable, word_starts, word_swap, word_swap_scores
 from fuse_edu.optim.candidates import (
     allowed_token_mask, delete_at, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
     single_swap_candidates, top_k_replacements, with_token_at,
@@ -263,3 +264,62 @@ def test_a_step_syncs_host_and_device_once(objective, make, monkeypatch):
     optimizer.record(optimizer.step())
     monkeypatch.undo()
     assert len(syncs) == 1 and syncs[0][1] == "loop.py", syncs
+
+
+# ----------------------------------------------------------------------------------------- word swaps
+
+def test_word_table_and_word_starts(gpt2):
+    table = WordTable.of(gpt2, ["red", "turquoise"])
+    assert table.lengths.tolist() == [1, 3] and table.ids[1].tolist() == gpt2(" turquoise")["input_ids"]
+    assert table.starts_word[gpt2.convert_tokens_to_ids("Ġred")] and not table.starts_word[gpt2.convert_tokens_to_ids("qu")]
+    prompt = gpt2("a small turquoise square")["input_ids"]                       # a | small | tur qu oise | square
+    current = torch.tensor(prompt + [0, 0])
+    is_start, end = word_starts(current, torch.tensor(len(prompt)), table.starts_word)
+    assert is_start.tolist() == [True, True, True, False, False, True, False, False]
+    assert [int(end[i]) for i in (0, 1, 2, 5)] == [1, 2, 5, 6]
+
+
+def test_word_swap_replaces_whole_words_of_any_length(gpt2):
+    table = WordTable.of(gpt2, ["red", "turquoise", "hexagon"])
+    prompt = gpt2("a small turquoise square")["input_ids"]
+    current, length = torch.tensor(prompt + [0]), torch.tensor(len(prompt))      # T = 7
+    ids, lengths = word_swap(current, length, torch.tensor([2, 1, 5]), torch.tensor([5, 2, 6]),
+                             torch.tensor([0, 1, 2]), table)
+    texts = [gpt2.decode(row[:n]) for row, n in zip(ids.tolist(), lengths.tolist())]
+    assert texts == ["a small red square", "a turquoise turquoise", "a small turquoise hexagon"]  # 8 tokens: cut at T = 7
+
+
+def test_word_swap_scores_are_the_summed_one_hot_gradients(gpt2):
+    table = WordTable.of(gpt2, ["red", "turquoise"])
+    prompt = gpt2("a small turquoise square")["input_ids"]
+    current, length = torch.tensor(prompt + [0]), torch.tensor(len(prompt))
+    grad = torch.randn(7, len(gpt2), generator=generator())
+    is_start, end = word_starts(current, length, table.starts_word)
+    scores = word_swap_scores(grad, current, is_start, end, table)              # (T, 2)
+    for s in range(7):
+        for w, ids in enumerate(table.ids.tolist()):
+            if not is_start[s]:
+                assert scores[s, w] == float("inf")
+                continue
+            new = sum(grad[min(s + j, 6), ids[j]] for j in range(int(table.lengths[w])))
+            old = sum(grad[p, current[p]] for p in range(s, int(end[s])))
+            assert scores[s, w] == pytest.approx(float(new - old), abs=1e-4)
+
+
+def test_searches_with_words_propose_word_swaps(objective):
+    words = ["red", "turquoise", "square", "hexagon"]
+    for search in (GCG(objective, prompt_length=6, candidates_per_step=N, variable_length=True, words=words, progress=False),
+                   RandomSearch(objective, prompt_length=6, candidates_per_step=N, variable_length=True, words=words,
+                                progress=False)):
+        assert search.n_word_swaps == N // 4
+        search.run(2)
+        assert 1 <= len(search.result().best_ids) <= 6
+    with pytest.raises(ValueError, match="variable_length=True with words"):
+        GCG(objective, prompt_length=6, words=words, progress=False)
+
+
+def test_a_word_that_outgrows_the_slots_is_cut(gpt2):
+    table = WordTable.of(gpt2, ["turquoise"])
+    current, length = torch.tensor(gpt2("a red")["input_ids"]), torch.tensor(2)   # T = 2, full
+    ids, lengths = word_swap(current, length, torch.tensor([1]), torch.tensor([2]), torch.tensor([0]), table)
+    assert lengths.tolist() == [2] and gpt2.decode(ids[0]) == "a tur"

@@ -57,6 +57,20 @@ def allowed_token_mask(tokenizer, kind: str = "word", size: int | None = None,
     return mask.to(device)
 
 
+def words_token_mask(tokenizer, words: list[str], size: int | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """(size,) bool: every token of every word in ``words``, as it is tokenized mid-sentence (" turquoise":
+    " tur", "qu", "oise") and at the start of a text ("turquoise"). A closed vocabulary: the toy world's
+    models know only their caption lexicon, and every other row of their tables is noise to them."""
+    mask = torch.zeros(size or len(tokenizer), dtype=torch.bool)
+    for ids in tokenizer([" " + w for w in words] + list(words), add_special_tokens=False)["input_ids"]:
+        mask[ids] = True
+    mask[[i for i in tokenizer.all_special_ids if i < mask.shape[0]]] = False
+    if not mask.any():
+        raise ValueError("words_token_mask: the word list gave no tokens")
+    return mask.to(device)
+
+
 @torch.no_grad()
 def greedy_prompt(objective, length: int, allowed: torch.Tensor, start: list[int] | None = None,
                   stop_at_end: bool = False) -> tuple[torch.Tensor, int]:

@@ -21,6 +21,7 @@ import torch
 
 from fuse_edu.optim.candidates import lm_top_tokens, single_swap_candidates, top_k_replacements
 from fuse_edu.optim.loop import CandidateSearch
+from fuse_edu.optim.word_moves import word_swap_scores
 
 ACCEPT_RULES = ("best", "improve")
 
@@ -37,13 +38,15 @@ class GCG(CandidateSearch):
     def __init__(self, objective, prompt_length: int = 6, topk: int = 64, candidates_per_step: int = 128,
                  seed: int = 0, budget: int | None = None, init_text: str | None = None,
                  allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
-                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25):
+                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
+                 words: list[str] | None = None, word_share: float = 0.25):
         if accept not in ACCEPT_RULES:
             raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
         self.accept_rule = accept
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
                          init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
-                         variable_length=variable_length, edit_share=edit_share)
+                         variable_length=variable_length, edit_share=edit_share, words=words,
+                         word_share=word_share)
         n_allowed = len(self.allowed_ids)
         if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk < n_allowed:
             raise ValueError(f"topk must be an int from 1 to {n_allowed - 1} (the allowed tokens but the current one), "
@@ -53,9 +56,23 @@ class GCG(CandidateSearch):
     def propose(self, n: int) -> torch.Tensor:
         mask = (torch.arange(self.prompt_length, device=self.current.device) < self.length).long()  # (T,)
         grad = self.objective.one_hot_gradient(self.current[None], mask[None])[0]                   # (T, V)
+        self.grad = grad                                                                           # word swaps reuse it
         replacements = top_k_replacements(grad, self.current, self.allowed, self.topk)            # (T, k)
         length = self.length if self.variable_length else None
         return single_swap_candidates(self.current, replacements, n, self.generator, length)     # (n, T)
+
+    def propose_word_swaps(self, m: int, is_start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Half: the (position, word) pairs with the most negative first-order loss change, as for tokens.
+        Half: drawn at random. For a word of several sub-tokens the first-order guess is poor (the LM scores
+        " lav" + "ender" as if "ender" followed the old word), so the gradient alone kept missing
+        multi-token colours on toy scenes; the random half finds them (measured on 5 scenes: 1 of 5
+        colours missed instead of 2)."""
+        ranked = m - m // 2
+        scores = word_swap_scores(self.grad, self.current, is_start, end, self.words)              # (T, n_words)
+        flat = scores.flatten().topk(min(ranked, scores.numel()), largest=False).indices           # (ranked,)
+        n_words = scores.shape[1]
+        start, word = super().propose_word_swaps(m - len(flat), is_start, end)                     # the random half
+        return torch.cat([flat // n_words, start]), torch.cat([flat % n_words, word])
 
     def insertion_tokens(self, positions: torch.Tensor) -> torch.Tensor:
         top = lm_top_tokens(self.objective, self.current, self.allowed, self.topk)                  # (T, k)

@@ -9,7 +9,11 @@ always ``prompt_length``. With ``variable_length=True`` it is at most that: the 
 LM's greedy continuation up to where the LM would end the text, and each step also proposes deletions
 and insertions (``edit_share`` of the candidates) besides the method's own moves, so a caption can grow
 a word that the tokenizer splits in three (" tur" "qu" "oise") or drop one. The length is a 0-d tensor
-on the device, like the loss, so this adds no sync. ``CandidateSearch`` does the rest the same way for every method, so GCG and random
+on the device, like the loss, so this adds no sync.
+
+**Word swaps.** Given ``words``, ``word_share`` of the candidates replace one whole word of the prompt by a
+word of the list, whatever either's number of sub-tokens (``fuse_edu.optim.word_moves``): the method
+says which (``propose_word_swaps``: GCG ranks them by the gradient, random search draws them). ``CandidateSearch`` does the rest the same way for every method, so GCG and random
 search are compared on equal terms: the same initial prompt, the same evaluation count (the initial
 prompt costs one evaluation, each step ``candidates_per_step``), the same history columns.
 
@@ -25,6 +29,7 @@ from tqdm.auto import tqdm
 
 from fuse_edu.optim.base import Budget, RunResult, Stopwatch
 from fuse_edu.optim.candidates import allowed_token_mask, delete_at, greedy_prompt, insert_at, random_below
+from fuse_edu.optim.word_moves import WordTable, word_starts, word_swap
 
 
 def device_generator(device: torch.device, seed: int) -> torch.Generator:
@@ -53,7 +58,7 @@ class CandidateSearch:
     def __init__(self, objective, prompt_length: int, candidates_per_step: int, seed: int = 0,
                  budget: int | None = None, init_text: str | None = None, allowed: str | torch.Tensor = "word",
                  chunk_size: int = 256, progress: bool = True, variable_length: bool = False,
-                 edit_share: float = 0.25):
+                 edit_share: float = 0.25, words: list[str] | None = None, word_share: float = 0.25):
         if not isinstance(prompt_length, int) or isinstance(prompt_length, bool) or prompt_length < 1:
             raise ValueError(f"prompt_length must be a positive int (a prompt needs at least one token), "
                              f"got {prompt_length!r}")
@@ -71,6 +76,12 @@ class CandidateSearch:
         self.variable_length = bool(variable_length)
         # half deletions, half insertions; none when the length is fixed
         self.n_edits = int(edit_share * self.candidates_per_step) // 2 if self.variable_length else 0
+        if not isinstance(word_share, (int, float)) or not 0 <= word_share < 1 or edit_share + word_share >= 1:
+            raise ValueError(f"word_share must be a number in [0, 1) with edit_share + word_share < 1, "
+                             f"got {word_share!r} (edit_share {edit_share!r})")
+        if words is not None and not self.variable_length:
+            raise ValueError("word swaps change the prompt's length: pass variable_length=True with words")
+        self.n_word_swaps = int(word_share * self.candidates_per_step) if words else 0
         device, rows = objective.device, objective.embedding_table.shape[0]
         if isinstance(allowed, str):
             self.allowed = allowed_token_mask(objective.tokenizer, allowed, size=rows, device=device)  # (V,)
@@ -80,6 +91,8 @@ class CandidateSearch:
                                  f"got {allowed.dtype} {tuple(allowed.shape)}")
             self.allowed = allowed.to(device)
         self.allowed_ids = self.allowed.nonzero().flatten()                           # (A,) once, at set-up
+        self.words = (WordTable.of(objective.tokenizer, list(words), size=rows, device=device)
+                      if self.n_word_swaps else None)
         self.generator = device_generator(device, seed)
         self.initial_ids, self.initial_length = self._initial_prompt()               # (T,), int
         self.reset()
@@ -111,6 +124,13 @@ class CandidateSearch:
         pick = torch.randint(len(self.allowed_ids), positions.shape, generator=self.generator, device=positions.device)
         return self.allowed_ids[pick]
 
+    def propose_word_swaps(self, m: int, is_start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(m,) word-start positions and (m,) word indices to write there; by default drawn at random."""
+        keys = torch.rand(m, self.prompt_length, generator=self.generator, device=is_start.device)
+        start = (keys + 2.0 * ~is_start).argmin(1)                                    # (m,) a random word start
+        word = torch.randint(len(self.words.lengths), (m,), generator=self.generator, device=is_start.device)
+        return start, word
+
     def accept(self, ids: torch.Tensor, length: torch.Tensor, loss: torch.Tensor) -> None:
         """The step's best candidate (T,), its length and loss: by default the next step starts from it (GCG)."""
         self.current, self.length, self.current_loss = ids, length, loss
@@ -124,10 +144,15 @@ class CandidateSearch:
         return self.objective.evaluate(candidates, mask, chunk_size=self.chunk_size)[0]
 
     def candidates(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This step's (n, T) candidates and their (n,) lengths: the method's moves, plus edits."""
-        T, m = self.prompt_length, self.n_edits
-        moves = self.propose(self.candidates_per_step - 2 * m)                        # (n - 2m, T)
-        lengths = self.length.expand(moves.shape[0])                                  # (n - 2m,)
+        """This step's (n, T) candidates and their (n,) lengths: the method's moves, plus edits and word swaps."""
+        T, m, w = self.prompt_length, self.n_edits, self.n_word_swaps
+        moves = self.propose(self.candidates_per_step - 2 * m - w)                    # (n - 2m - w, T)
+        lengths = self.length.expand(moves.shape[0])                                  # (n - 2m - w,)
+        if w:
+            is_start, end = word_starts(self.current, self.length, self.words.starts_word)  # (T,), (T,)
+            start, word = self.propose_word_swaps(w, is_start, end)                   # (w,), (w,)
+            swapped, swapped_lengths = word_swap(self.current, self.length, start, end[start], word, self.words)
+            moves, lengths = torch.cat([moves, swapped]), torch.cat([lengths, swapped_lengths])
         if not m:
             return moves, lengths
         where = random_below(self.length, m, self.generator)                          # (m,) in [0, length)
