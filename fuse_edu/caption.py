@@ -135,6 +135,7 @@ class Captioner:
         self.progress = progress
         self.allowed = allowed_tokens(self.preset, self.settings.allowed)
         self.words = swap_words(self.preset)
+        self.initial = None
         self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
         if self.settings.sentiment is not None:
             self.adapters["sentiment"] = fit_preset_adapter(self.preset, self.preset.sentiment)
@@ -156,7 +157,11 @@ class Captioner:
             kwargs["allowed"] = self.allowed
         if "words" in accepted and self.words and self.settings.variable_length:
             kwargs["words"] = self.words
+        if "initial" in accepted and self.initial is not None:
+            kwargs["initial"] = self.initial  # the LM's greedy start does not depend on the image
         optimiser = self.optimiser_class(self.objective(images), progress=self.progress, **kwargs)
+        if "initial" in accepted:
+            self.initial = (optimiser.initial_ids, optimiser.initial_length)
         result = optimiser.run(self.settings.steps)
         result.seconds = time.perf_counter() - start  # the whole job per image: objective, initial prompt, run
         return result

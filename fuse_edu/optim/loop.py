@@ -50,7 +50,9 @@ class CandidateSearch:
 
     ``allowed``: a kind for ``allowed_token_mask`` ("word", "lower", "alpha", "all") or a (V,) bool mask.
     ``init_text``: the prompt's first tokens, continued greedily by the LM up to ``prompt_length``
-    (None: all of it greedy).
+    (None: all of it greedy). ``initial``: a ready initial prompt, (ids (prompt_length,), length), e.g.
+    another run's ``initial_ids, initial_length``: the greedy prompt does not depend on the image, so a
+    captioner computes it once.
     """
 
     name = "search"
@@ -58,7 +60,8 @@ class CandidateSearch:
     def __init__(self, objective, prompt_length: int, candidates_per_step: int, seed: int = 0,
                  budget: int | None = None, init_text: str | None = None, allowed: str | torch.Tensor = "word",
                  chunk_size: int = 256, progress: bool = True, variable_length: bool = False,
-                 edit_share: float = 0.25, words: list[str] | None = None, word_share: float = 0.25):
+                 edit_share: float = 0.25, words: list[str] | None = None, word_share: float = 0.25,
+                 initial: tuple[torch.Tensor, int] | None = None):
         if not isinstance(prompt_length, int) or isinstance(prompt_length, bool) or prompt_length < 1:
             raise ValueError(f"prompt_length must be a positive int (a prompt needs at least one token), "
                              f"got {prompt_length!r}")
@@ -94,7 +97,12 @@ class CandidateSearch:
         self.words = (WordTable.of(objective.tokenizer, list(words), size=rows, device=device)
                       if self.n_word_swaps else None)
         self.generator = device_generator(device, seed)
-        self.initial_ids, self.initial_length = self._initial_prompt()               # (T,), int
+        if initial is None:
+            initial = self._initial_prompt()
+        elif initial[0].shape != (prompt_length,) or not 1 <= initial[1] <= prompt_length:
+            raise ValueError(f"initial must be (ids of shape ({prompt_length},), a length from 1 to {prompt_length}), "
+                             f"got ids {tuple(initial[0].shape)} and length {initial[1]!r}")
+        self.initial_ids, self.initial_length = initial[0].to(device), int(initial[1])  # (T,), int
         self.reset()
 
     def _initial_prompt(self) -> tuple[torch.Tensor, int]:

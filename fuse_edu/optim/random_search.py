@@ -35,13 +35,14 @@ class RandomSearch(CandidateSearch):
                  candidates_per_step: int = 128, seed: int = 0, budget: int | None = None,
                  init_text: str | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
                  progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
-                 words: list[str] | None = None, word_share: float = 0.25):
+                 words: list[str] | None = None, word_share: float = 0.25,
+                 initial: tuple[torch.Tensor, int] | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
                          init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
                          variable_length=variable_length, edit_share=edit_share, words=words,
-                         word_share=word_share)
+                         word_share=word_share, initial=initial)
         self.mode = mode
         self.allowed_table = objective.embedding_table.detach()[self.allowed_ids]     # (A, d)
         if radius is None:
