@@ -13,10 +13,12 @@ A term whose model is not the primary reaches the prompt through a ``FuseTransla
 is exact (decode A's tokens, re-tokenize with B), the backward pass is the FUSE gradient. Each term
 frames the prompt for its own model with ``Frame`` (its special tokens plus its own prefix/suffix).
 
-``Objective.losses`` is differentiable w.r.t. the prompt's embeddings; ``evaluate`` is the no-grad,
-chunked, autocast path that optimisers call on their candidate batches; ``one_hot_gradient`` is GCG's
-d loss / d one-hot token matrix, computed as (d loss / d embeddings) @ table.T: one matmul for every
-vocabulary entry at once, valid because embeddings = one_hot @ table.
+``Objective.losses`` is differentiable w.r.t. the prompt's embeddings (or its one-hot matrix);
+``evaluate`` is the no-grad, chunked, autocast path that optimisers call on their candidate batches;
+``one_hot_gradient`` is GCG's d loss / d one-hot token matrix for every vocabulary entry at once: through
+the embeddings, (d loss / d embeddings) @ table.T (embeddings = one_hot @ table), plus, for the LM
+fluency term, the path through the tokens it predicts (-log p(v | prefix), see ``one_hot_gradient``).
+``build_objective`` assembles the captioning objective from a preset.
 """
 
 from __future__ import annotations
