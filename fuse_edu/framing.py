@@ -50,7 +50,18 @@ class Frame:
         return framed, framed_mask.long()
 
     def apply_ids(self, ids: torch.Tensor, mask: torch.Tensor, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same frame on token ids (B, T) -> (B, p+T+s): what the model would see as text."""
-        table = torch.arange(max([pad_id, *self.prefix_ids, *self.suffix_ids, int(ids.max()) if ids.numel() else 0]) + 1)
-        framed, framed_mask = self.apply(table[ids].unsqueeze(-1).double(), mask, table.unsqueeze(-1).double())
-        return framed.squeeze(-1).long().masked_fill(framed_mask == 0, pad_id), framed_mask
+        """The same frame on token ids, on the ids' device: (B, T) -> (B, p+T+s) and its mask.
+
+        What the model would see as text, position for position with ``apply``; padding holds ``pad_id``.
+        """
+        B, T = ids.shape
+        p, s = len(self.prefix_ids), len(self.suffix_ids)
+        lengths = mask.long().sum(1, keepdim=True)                                              # (B, 1)
+        prefix = torch.tensor(self.prefix_ids, dtype=torch.long, device=ids.device).expand(B, p)  # (B, p)
+        framed = torch.cat([prefix, ids * mask.long(), ids.new_zeros(B, s)], dim=1)               # (B, p+T+s)
+        if s:
+            where = p + lengths + torch.arange(s, device=ids.device)                              # (B, s)
+            suffix = torch.tensor(self.suffix_ids, dtype=torch.long, device=ids.device).expand(B, s)
+            framed = framed.scatter(1, where, suffix)
+        framed_mask = (torch.arange(p + T + s, device=ids.device) < p + s + lengths).long()       # (B, p+T+s)
+        return framed.masked_fill(framed_mask == 0, pad_id), framed_mask

@@ -47,19 +47,6 @@ def start_id(tokenizer) -> int:
     return token
 
 
-def frame_ids(frame: Frame, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The ids ``frame.apply`` lays out, on the device: (B, T) -> (B, p+T+s); padding holds 0."""
-    B, T = ids.shape
-    p, s = len(frame.prefix_ids), len(frame.suffix_ids)
-    prefix = torch.tensor(frame.prefix_ids, dtype=torch.long, device=ids.device).expand(B, p)   # (B, p)
-    framed = torch.cat([prefix, ids * mask.long(), ids.new_zeros(B, s)], dim=1)                 # (B, p+T+s)
-    if s:
-        where = p + mask.long().sum(1, keepdim=True) + torch.arange(s, device=ids.device)        # (B, s)
-        suffix = torch.tensor(frame.suffix_ids, dtype=torch.long, device=ids.device).expand(B, s)
-        framed = framed.scatter(1, where, suffix)
-    return framed
-
-
 class Term:
     """One weighted model loss. ``adapter`` connects a secondary model to the primary (None for the primary
     itself): a ``FuseAdapter`` fitted from the primary to this model, or a ready ``FuseTranslator``."""
@@ -117,7 +104,7 @@ class LMTerm(Term):
     def loss(self, ids, embeds, mask, one_hot=None):
         lm = self.model
         framed, framed_mask = self.frame.apply(embeds, mask, lm.embedding_table)            # (B, W, d), (B, W)
-        framed_ids = frame_ids(self.frame, ids, mask)                                      # (B, W)
+        framed_ids, _ = self.frame.apply_ids(ids, mask)                                    # (B, W)
         p, lengths = len(self.frame.prefix_ids), mask.long().sum(1, keepdim=True)          # (B, 1)
         W = framed.shape[1]
         position = torch.arange(W, device=framed.device)                                   # (W,)
