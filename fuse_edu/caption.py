@@ -5,7 +5,9 @@ objective per image, one optimiser run per objective, one row per image. The pre
 adapters are loaded once and shared by every image (``Captioner``).
 
 ``CaptionSettings`` holds every knob with the defaults that caption toy scenes well within 30 s per image
-on 2 CPU cores (measured: see the issue notes); the command line (``caption_cli``) only fills it in.
+on 2 CPU cores; the command line (``caption_cli``) only fills it in. Measured on 16 toy scenes with the
+defaults: about 10 steps before patience stops a run, 4-5 s per image on one idle core. Twice the steps
+and candidates found the same captions: the search is not what limits them, the models are.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from PIL import Image, UnidentifiedImageError
 
 from fuse_edu.optim import RunResult, method
 
-# Objective weights for captioning (see CaptionSettings); lm: fluency, clip: match the image.
-CAPTION_WEIGHTS: dict[str, float] = {"lm": 1.0, "clip": 1.0, "sentiment": 1.0}
+# Objective weights for captioning; lm: fluency (NLL per word), clip: 1 - cos with the image. On 16 toy
+# scenes (trial CLIP): clip 2 -> 9/16 exact captions, 4 -> 10/16, 8 -> 10/16 but size words dropped.
+CAPTION_WEIGHTS: dict[str, float] = {"lm": 1.0, "clip": 4.0, "sentiment": 1.0}
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -34,13 +37,16 @@ class CaptionSettings:
     method: str = "gcg"
     strategy: str | None = None          # for methods that take a search strategy (greedy, beam, ucs)
     steps: int = 40
+    patience: int | None = 8             # stop once this many steps in a row found nothing better
     budget: int | None = None            # cap on exact candidate evaluations per image
     prompt_length: int = 8               # the most LM tokens a caption may use (variable_length: fewer)
     variable_length: bool = True         # captions grow and shrink (fuse_edu.optim.loop)
     allowed: str = "auto"                # "auto": the toy lexicon's tokens for the toy preset, else "pieces"
     end: bool = True                     # the LM scores the end of text: a caption is a whole sentence
-    candidates_per_step: int = 128
-    topk: int = 32                       # GCG: swaps considered per position
+    per: str = "word"                    # LM NLL per word, not per token: split words are not favoured
+    word_share: float = 0.5              # share of candidates that swap a whole word (toy lexicon)
+    candidates_per_step: int = 64
+    topk: int = 16                       # GCG: swaps considered per position
     prefix: str = ""
     init_text: str | None = None
     seed: int = 0
@@ -90,7 +96,7 @@ def open_image(path: Path) -> Image.Image:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
-def allowed_tokens(preset, kind: str) -> str | torch.Tensor:
+def allowed_tokens(preset, kind: str, sentiment: str | None = None) -> str | torch.Tensor:
     """The tokens a caption may use: a kind for ``allowed_token_mask``, or for ``auto`` a preset's default.
 
     Toy preset: the tokens of the toy caption lexicon (``words_token_mask``). The toy models were trained
@@ -102,21 +108,27 @@ def allowed_tokens(preset, kind: str) -> str | torch.Tensor:
         return kind
     if preset.name == "toy":
         from fuse_edu.optim.candidates import words_token_mask
-        from fuse_edu.toyworld.captions import vocabulary
 
-        return words_token_mask(preset.lm.tokenizer, vocabulary(), size=preset.lm.embedding_table.shape[0])
+        return words_token_mask(preset.lm.tokenizer, toy_caption_words(sentiment),
+                                size=preset.lm.embedding_table.shape[0])
     return "pieces"
 
 
-def swap_words(preset) -> list[str] | None:
+def toy_caption_words(sentiment: str | None) -> list[str]:
+    """The toy lexicon a caption may use: opinion words ("lovely", "dismal") only when a sentiment is asked
+    for. The toy LM and CLIP both saw sentiment captions, so without this a neutral caption drifts to
+    "a lovely large turquoise square": one more cheap word lowers the LM's per-word NLL."""
+    from fuse_edu.toyworld.captions import NEGATIVE_WORDS, POSITIVE_WORDS, vocabulary
+
+    opinions = set() if sentiment is not None else set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    return [w for w in vocabulary() if w not in opinions]
+
+
+def swap_words(preset, sentiment: str | None = None) -> list[str] | None:
     """Words for whole-word swaps (``fuse_edu.optim.word_moves``): the toy lexicon for the toy preset, where
     five of its eighteen colour and shape words are two or three GPT-2 tokens; None (token moves only)
     for other presets."""
-    if preset.name != "toy":
-        return None
-    from fuse_edu.toyworld.captions import vocabulary
-
-    return vocabulary()
+    return toy_caption_words(sentiment) if preset.name == "toy" else None
 
 
 class Captioner:
@@ -133,8 +145,8 @@ class Captioner:
         self.settings.method_kwargs(self.optimiser_class)          # a strategy the method cannot take: likewise
         self.preset = preset if isinstance(preset, Preset) else load_preset(preset, device=device)
         self.progress = progress
-        self.allowed = allowed_tokens(self.preset, self.settings.allowed)
-        self.words = swap_words(self.preset)
+        self.allowed = allowed_tokens(self.preset, self.settings.allowed, self.settings.sentiment)
+        self.words = swap_words(self.preset, self.settings.sentiment)
         self.initial = None
         self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
         if self.settings.sentiment is not None:
@@ -145,7 +157,8 @@ class Captioner:
 
         s = self.settings
         return build_objective(self.preset, images=images, sentiment=s.sentiment, weights=s.weights,
-                               prefix=s.prefix, adapters=self.adapters, end=s.end)
+                               prefix=s.prefix, adapters=self.adapters, end=s.end,
+                               per=s.per)
 
     def caption(self, images: Image.Image | list[Image.Image]) -> RunResult:
         """The best prompt for one image (or one prompt for several images together)."""
@@ -156,13 +169,17 @@ class Captioner:
         if "allowed" in accepted:
             kwargs["allowed"] = self.allowed
         if "words" in accepted and self.words and self.settings.variable_length:
-            kwargs["words"] = self.words
+            kwargs["words"], kwargs["word_share"] = self.words, self.settings.word_share
         if "initial" in accepted and self.initial is not None:
             kwargs["initial"] = self.initial  # the LM's greedy start does not depend on the image
         optimiser = self.optimiser_class(self.objective(images), progress=self.progress, **kwargs)
         if "initial" in accepted:
             self.initial = (optimiser.initial_ids, optimiser.initial_length)
-        result = optimiser.run(self.settings.steps)
+        run_parameters = inspect.signature(optimiser.run).parameters
+        if "patience" in run_parameters and self.settings.patience is not None:
+            result = optimiser.run(self.settings.steps, patience=self.settings.patience)
+        else:
+            result = optimiser.run(self.settings.steps)
         result.seconds = time.perf_counter() - start  # the whole job per image: objective, initial prompt, run
         return result
 

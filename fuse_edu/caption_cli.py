@@ -68,7 +68,10 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
                    help="search strategy, for methods that take one (default: the method's own)")
     p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"optimiser steps per image (default: {d.steps})")
     p.add_argument("--budget", type=_int_at_least(1), default=None,
-                   help="cap on exact candidate evaluations per image, to compare methods at equal cost")
+                   help="cap on exact candidate evaluations per image, to compare methods at equal cost "
+                        "(turns off --patience unless it is given)")
+    p.add_argument("--patience", type=_int_at_least(0), default=None,
+                   help=f"stop after this many steps without a better caption; 0: never (default: {d.patience})")
     p.add_argument("--prompt-length", type=_int_at_least(1), default=d.prompt_length,
                    help=f"caption length in LM tokens (default: {d.prompt_length})")
     p.add_argument("--fixed-length", action="store_true",
@@ -101,8 +104,9 @@ def run_caption(args: argparse.Namespace) -> int:
     # --- everything that can be checked without a model
     if args.out is not None and Path(args.out).suffix.lower() not in OUT_SUFFIXES:
         return _fail(f"--out must end in .csv or .json, got {args.out!r}", EXIT_BAD_INPUT)
+    patience = args.patience if args.patience is not None else (None if args.budget else CaptionSettings().patience)
     settings = CaptionSettings(
-        method=args.method, strategy=args.strategy, steps=args.steps, budget=args.budget,
+        method=args.method, strategy=args.strategy, steps=args.steps, budget=args.budget, patience=patience or None,
         prompt_length=args.prompt_length, variable_length=not args.fixed_length, allowed=args.allowed,
         candidates_per_step=args.candidates, topk=args.topk,
         prefix=args.prefix, init_text=args.init_text, seed=args.seed, sentiment=args.sentiment,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fuse_edu.adapter import FuseAdapter, FuseTranslator
+from fuse_edu.adapter import FuseAdapter, FuseTranslator, SourceVocabulary
 from fuse_edu.framing import Frame
 from fuse_edu.models import CausalLM, DualEncoder, SequenceClassifier
 from fuse_edu.models.base import FrozenModel
@@ -77,14 +77,25 @@ class LMTerm(Term):
     ``end=True`` also scores the end-of-text token after the prompt (or after the target): the text must
     be a whole sentence, not a sentence cut off ("a small red" scores badly), and a caption cannot pad
     itself out with words the LM finds likely but the image does not show.
+
+    ``per="token"`` averages the NLL over scored tokens; ``per="word"`` divides the same sum by the number
+    of words (the end of text counts as one). Per token, a word the tokenizer splits looks more fluent
+    than a one-token word, because its later pieces are nearly certain: " c" + "rescent" halves the mean
+    of " star". When captions compete across tokenizations (variable length, whole-word swaps), per word
+    compares them fairly.
     """
 
     def __init__(self, lm: CausalLM, weight: float = 1.0, prefix: str = "", target: str | None = None,
-                 name: str | None = None, adapter: FuseAdapter | FuseTranslator | None = None, end: bool = False):
+                 name: str | None = None, adapter: FuseAdapter | FuseTranslator | None = None, end: bool = False,
+                 per: str = "token"):
         if not isinstance(lm, CausalLM):
             raise TypeError(f"LMTerm needs a CausalLM, got {type(lm).__name__}")
+        if per not in ("token", "word"):
+            raise ValueError(f"per must be 'token' or 'word', got {per!r}")
         super().__init__(lm, weight, name or ("lm" if target is None else "target"), adapter)
-        self.prefix, self.target, self.end = prefix, target, end
+        self.prefix, self.target, self.end, self.per = prefix, target, end, per
+        # which tokens start a word (leading whitespace), for per="word"; read off the vocabulary once
+        self.starts_word = SourceVocabulary.of(lm.tokenizer).starts_space.to(lm.device) if per == "word" else None
         tokenizer = lm.tokenizer
         frame = Frame.of(tokenizer, prefix, target or "")
         if not Frame.of(tokenizer).prefix_ids:  # GPT-2 adds no BOS: the first token still needs a context
@@ -134,6 +145,11 @@ class LMTerm(Term):
             soft_nll = -(logp * one_hot.float()).sum(-1)                                   # (B, T)
             in_prompt = torch.arange(T, device=logp.device) < lengths                      # (B, T)
             token_nll = torch.cat([torch.where(in_prompt, soft_nll, token_nll[:, :T]), token_nll[:, T:]], dim=1)
+        if self.per == "word":  # a scored token counts when it starts a word, or is the end, or comes first
+            starts = self.starts_word[targets.clamp(max=self.starts_word.shape[0] - 1)]    # (B, K-1)
+            opening = torch.arange(targets.shape[1], device=targets.device) == (first - p)  # (B, K-1)
+            counted = weights * (starts | opening | (targets == lm.tokenizer.eos_token_id)).float()
+            return (token_nll * weights).sum(1) / counted.sum(1).clamp(min=1)              # (B,)
         return (token_nll * weights).sum(1) / weights.sum(1)                               # (B,)
 
     def _last_logits(self, embeds: torch.Tensor, mask: torch.Tensor, K: int) -> torch.Tensor:
@@ -417,14 +433,14 @@ def build_objective(preset="toy", images=None, image_features: torch.Tensor | No
                     sentiment: str | None = None, weights: dict[str, float] | None = None, prefix: str = "",
                     clip_prefix: str | None = None, clip_suffix: str = "", device: str | torch.device = "cpu",
                     target: str | None = None, adapters: dict[str, FuseAdapter] | None = None,
-                    end: bool = False) -> Objective:
+                    end: bool = False, per: str = "token") -> Objective:
     """The captioning objective: LM fluency + CLIP toward ``images`` (+ a sentiment label, + an LM target).
 
     ``preset``: a name for ``load_preset`` or a loaded ``Preset``. ``weights``: per-term weights, keys
     "lm", "clip", "sentiment", "target" (missing keys take ``DEFAULT_WEIGHTS``, "target" 1.0).
     ``clip_prefix`` defaults to ``prefix``: CLIP reads the caption as the LM writes it. ``adapters``
     ({"clip": ..., "sentiment": ...}) reuses fitted adapters; missing ones are fitted (or read from the cache).
-    ``end``: the LM fluency term also scores the end of text after the caption (``LMTerm``).
+    ``end``, ``per``: the LM fluency term also scores the end of text; averages per token or per word (``LMTerm``).
     """
     from fuse_edu.models import Preset, load_preset
 
@@ -441,7 +457,7 @@ def build_objective(preset="toy", images=None, image_features: torch.Tensor | No
             adapters[role] = fit_preset_adapter(preset, getattr(preset, role))
         return adapters[role]
 
-    terms: list[Term] = [LMTerm(preset.lm, weights["lm"], prefix=prefix, end=end)]
+    terms: list[Term] = [LMTerm(preset.lm, weights["lm"], prefix=prefix, end=end, per=per)]
     if images is not None or image_features is not None:
         terms.append(CLIPTerm(preset.clip, adapter("clip"), images, weights["clip"],
                               prefix=prefix if clip_prefix is None else clip_prefix, suffix=clip_suffix,

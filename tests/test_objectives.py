@@ -101,6 +101,18 @@ def test_lm_term_with_end_also_scores_the_end_of_text(lm, gpt2):
     torch.testing.assert_close(per_term["lm"], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_lm_term_per_word_divides_the_summed_nll_by_the_words(lm, gpt2):
+    ids, mask = batch(lm)
+    per_token = Objective(lm, [LMTerm(lm, end=True)]).losses(ids, mask)[0]
+    per_word = Objective(lm, [LMTerm(lm, end=True, per="word")]).losses(ids, mask)[0]
+    for b, prompt in enumerate(PROMPTS):
+        tokens = len(gpt2(prompt)["input_ids"]) + 1                       # and the end of text
+        words = len(prompt.split()) + 1
+        assert float(per_word[b]) == pytest.approx(float(per_token[b]) * tokens / words, rel=1e-5)
+    with pytest.raises(ValueError, match="per must be 'token' or 'word'"):
+        LMTerm(lm, per="char")
+
+
 def test_lm_target_term_scores_only_the_target_after_each_prompt(lm, gpt2):
     ids, mask = batch(lm)
     _, per_term = Objective(lm, [LMTerm(lm, target=" blue circle", weight=2.0)]).losses(ids, mask)

@@ -183,6 +183,15 @@ def test_random_search_never_gets_worse_and_counts_evaluations(objective):
     assert result.evaluations == 1 + 4 * N
 
 
+def test_patience_stops_a_run_that_stopped_improving(objective):
+    search = RandomSearch(objective, prompt_length=3, candidates_per_step=4, progress=False)
+    result = search.run(50, patience=2)
+    best = [h["best_loss"] for h in result.history]
+    assert result.steps < 50 and best[-1] == best[-2] == best[-3]  # two steps in a row without progress
+    with pytest.raises(ValueError, match="patience must be a positive int or None, got 0"):
+        search.run(5, patience=0)
+
+
 def test_budget_stops_the_run_before_it_is_overspent(objective):
     result = GCG(objective, prompt_length=3, topk=16, candidates_per_step=N, budget=1 + 2 * N + N // 2,
                  progress=False).run(10)

@@ -192,19 +192,27 @@ class CandidateSearch:
                              "evaluations": self.budget.spent, "seconds": self.clock.seconds})
         return best
 
-    def run(self, steps: int) -> RunResult:
-        """Up to ``steps`` steps from the initial prompt, fewer if the budget runs out first."""
+    def run(self, steps: int, patience: int | None = None) -> RunResult:
+        """Up to ``steps`` steps from the initial prompt, fewer if the budget runs out first, or, with
+        ``patience``, once that many steps in a row have not lowered the best loss (read from the
+        history row each step records anyway: no extra sync)."""
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
             raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
+            raise ValueError(f"patience must be a positive int or None, got {patience!r}")
         self.reset()
-        self.record(self.best_loss)
+        best, since_better = self.record(self.best_loss), 0
         bar = tqdm(range(steps), desc=self.name, unit="step", file=sys.stderr, disable=not self.progress,
                    leave=False)
         for _ in bar:
             if not self.budget.allows(self.candidates_per_step):
                 break
-            best = self.record(self.step())
+            loss = self.record(self.step())
+            since_better = 0 if loss < best else since_better + 1
+            best = min(best, loss)
             bar.set_postfix(loss=f"{best:.3f}")
+            if patience is not None and since_better >= patience:
+                break
         bar.close()
         return self.result()
 
