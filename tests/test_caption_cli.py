@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+
+from fuse_edu.caption import CAPTION_WEIGHTS
 import torch
 
 from fuse_edu.caption_cli import DEFAULT_PRESET, PRESET_NAMES
@@ -69,7 +71,8 @@ def test_captions_two_scenes_to_csv_and_json(capsys, scenes, tmp_path):
     for row in rows:
         assert row["caption"].strip() and float(row["seconds"]) > 0
         assert int(row["evaluations"]) <= 40  # the budget caps the 2 steps at 1 + 2 * 16 = 33
-        assert float(row["loss"]) == pytest.approx(float(row["loss_lm"]) + float(row["loss_clip"]), rel=1e-4)
+        weighted = sum(CAPTION_WEIGHTS[name] * float(row[f"loss_{name}"]) for name in ("lm", "clip"))
+        assert float(row["loss"]) == pytest.approx(weighted, rel=1e-4)  # the total is the weighted sum
     assert "wrote 2 rows" in out
     out_json = tmp_path / "captions.json"
     code, _, err = run(capsys, scenes, *FAST, "--method", "random", "--out", out_json)  # a folder, another method
