@@ -3,10 +3,13 @@
 - ``caption_metrics``: BLEU-1..4, METEOR and CIDEr against reference captions, computed by the COCO
   caption evaluation code (``pycocoevalcap``), not re-implemented here. METEOR runs a bundled Java jar
   (``java`` must be on PATH); BLEU and CIDEr are pure Python.
-  **SPICE is not offered**, although the FUSE paper reports it: pycocoevalcap's SPICE jar downloads
-  Stanford CoreNLP (about 1 GB) on first use, and neither this machine, CI nor the GPU machine can
-  reach the internet. ``caption_metrics(..., spice=True)`` says so in a ``RuntimeError`` instead of a
+  **SPICE is not offered**, although the FUSE paper reports it: pycocoevalcap's SPICE
+  (``spice-1.0.jar``) downloads Stanford CoreNLP 3.6.0 (a zip of several hundred MB, from
+  nlp.stanford.edu) on first use, and neither this machine, CI nor the GPU machine can reach the
+  internet. ``caption_metrics(..., spice=True)`` says so in a ``RuntimeError`` instead of leaving a
   silent gap. Where CoreNLP is installed, ``pycocoevalcap.spice.spice.Spice`` can be used directly.
+  What does run offline, checked here: BLEU-1..4 and CIDEr (Python), METEOR (Java 17;
+  starting the jar takes several seconds, 8 s measured on a busy 2-core machine).
 - ``clip_score``: CLIPScore (Hessel et al. 2021, "CLIPScore: A Reference-free Evaluation Metric for
   Image Captioning"): w * max(cos(image, caption), 0) with w = 2.5, with any ``DualEncoder`` (the
   preset's CLIP). Reference-free; on the toy preset it is the toy CLIP's view, not an independent judge.
@@ -130,12 +133,13 @@ def caption_metrics(candidates: dict[str, str] | Sequence[str], references: dict
     Give ``{id: caption}`` with ``{id: [reference, ...]}``, or two lists paired by position. Captions are
     lower-cased and stripped of punctuation first, as COCO's tokenizer would. ``meteor=False`` skips the
     Java step. CIDEr's document frequencies come from the references given, so it means most over many
-    images (COCO evaluates thousands); on a handful it mostly ranks. ``spice=True`` raises: see the module
+    images (COCO evaluates thousands): for ONE image every n-gram occurs in every "document", its idf
+    is 0 and CIDEr is 0 whatever the caption. COCO's CIDEr is scaled by 10: identical captions score 10. ``spice=True`` raises: see the module
     docstring for why SPICE cannot run offline.
     """
     if spice:
         raise RuntimeError("SPICE is not available offline: pycocoevalcap's SPICE downloads Stanford CoreNLP "
-                           "(~1 GB) on first use, and this toolkit must run without the internet. Use BLEU, "
+                           "3.6.0 (several hundred MB) on first use, and this toolkit must run without the internet. Use BLEU, "
                            "METEOR and CIDEr here, or run pycocoevalcap.spice.spice.Spice where CoreNLP is installed.")
     try:
         from pycocoevalcap.bleu.bleu import Bleu
@@ -161,9 +165,7 @@ def _meteor(references: dict[str, list[str]], candidates: dict[str, list[str]]) 
                            "or call caption_metrics(..., meteor=False)")
     from pycocoevalcap.meteor.meteor import Meteor
 
-    scorer = Meteor()
-    try:
-        score, _ = scorer.compute_score(references, candidates)
-    finally:
-        scorer.close()
+    scorer = Meteor()  # starts `java -jar meteor-1.5.jar`; its __del__ stops it when the last reference goes
+    score, _ = scorer.compute_score(references, candidates)
+    del scorer
     return float(score)
