@@ -12,6 +12,7 @@ are closer to the original, because they include OpenAI/open_clip's text cleanin
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from typing import Callable
 import torch
 from safetensors import SafetensorError, safe_open
 from transformers import PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from fuse_edu.models.base import resolve_device
 from fuse_edu.models.causal_lm import CausalLM, load_causal_lm
@@ -144,5 +146,20 @@ def load_preset(name: str | PresetSpec = DEFAULT_PRESET, device: str | torch.dev
         choices = "; ".join(f"{key}: {spec.description}" for key, spec in PRESETS.items())
         raise ValueError(f"unknown preset {name!r}; presets are {choices}")
     device = resolve_device(device)
-    return Preset(spec.name, lm=_load("lm", spec.lm, device), clip=_load("clip", spec.clip, device),
-                  sentiment=_load("sentiment", spec.sentiment, device))
+    with _quiet_weight_loading():
+        return Preset(spec.name, lm=_load("lm", spec.lm, device), clip=_load("clip", spec.clip, device),
+                      sentiment=_load("sentiment", spec.sentiment, device))
+
+
+@contextmanager
+def _quiet_weight_loading():
+    """Without transformers' per-tensor "Loading weights" bars: for three small checkpoints they are noise,
+    and in a notebook they are stored as widget outputs that nbval then compares. This also hides the hub's
+    download bars while the paper preset loads (transformers switches both together)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
