@@ -123,3 +123,24 @@ def test_batch_token_ids_equal_calling_the_tokenizer(name, request):
 
     tokenizer = request.getfixturevalue(name)
     assert batch_token_ids(tokenizer, STRINGS) == tokenizer(STRINGS, add_special_tokens=False)["input_ids"]
+
+
+def test_batch_token_ids_ignore_padding_and_truncation_left_on_the_backend():
+    """MiniLM's tokenizer.json pads every text to 128 ids; a freshly loaded tokenizer's backend keeps that
+    until the first ``tokenizer(...)`` call resets it. Word lists must be cut the same either way."""
+    from fuse_edu.text import batch_token_ids, load_tokenizer
+
+    bert = load_tokenizer("bert")
+    words = ["red", "turquoise", "unbelievably"]
+    expected = [bert.convert_tokens_to_ids(bert.tokenize(w)) for w in words]  # this call resets the backend
+    assert len(expected[2]) > 1
+    backend = bert.backend_tokenizer
+    backend.enable_padding(length=128, pad_id=0, pad_token="[PAD]")
+    backend.enable_truncation(max_length=2)
+    try:
+        assert batch_token_ids(bert, [" " + w for w in words]) == expected
+        assert subtoken_counts(words, bert).tolist() == [len(ids) for ids in expected]
+        assert backend.padding["length"] == 128 and backend.truncation["max_length"] == 2  # left as found
+    finally:
+        backend.no_padding()
+        backend.no_truncation()

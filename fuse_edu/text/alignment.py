@@ -85,12 +85,25 @@ def batch_token_ids(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> lis
     Word lists are 10^5 short texts; calling the Rust backend's ``encode_batch_fast`` (no offsets, no
     Python ``BatchEncoding``) takes about two thirds of the time. A tokenizer that prepares text in
     Python first (``CLIPCleaningTokenizer.clean_texts``) gets that step applied.
+
+    The backend keeps whatever padding and truncation its ``tokenizer.json`` asked for (MiniLM's pads every
+    text to 128 ids); ``tokenizer(...)`` resets them on each call, so we switch them off around our call too,
+    or every word would come back 128 ids long.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
         return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     clean = getattr(tokenizer, "clean_texts", None)
-    return [e.ids for e in backend.encode_batch_fast(clean(texts) if clean else texts, add_special_tokens=False)]
+    padding, truncation = backend.padding, backend.truncation
+    backend.no_padding()
+    backend.no_truncation()
+    try:
+        return [e.ids for e in backend.encode_batch_fast(clean(texts) if clean else texts, add_special_tokens=False)]
+    finally:
+        if padding is not None:
+            backend.enable_padding(**padding)
+        if truncation is not None:
+            backend.enable_truncation(**truncation)
 
 
 def subtoken_counts(words: Sequence[str], tokenizer: PreTrainedTokenizerBase, leading_space: bool = True) -> np.ndarray:
