@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -66,25 +67,57 @@ class CaptionSettings:
         return {k: v for k, v in offered.items() if k in accepted and (v is not None or k == "budget")}
 
 
-def find_images(paths: list[str | Path]) -> list[Path]:
-    """Image files named directly, or found (sorted, not recursively) in named folders.
+@dataclass
+class ImageScan:
+    """What ``scan_images`` found: image files in order, the unreadable ones among them with the reason, and
+    the files in named folders that were passed over because their names are not images (``skipped``)."""
 
-    A missing path, an empty folder or a file that is not a readable image is a ValueError naming it.
+    files: list[Path]
+    unreadable: dict[Path, str]
+    skipped: list[Path]
+
+    @property
+    def readable(self) -> list[Path]:
+        return [path for path in self.files if path not in self.unreadable]
+
+
+def scan_images(paths: list[str | Path]) -> ImageScan:
+    """Image files named directly, or found (sorted, not recursively) in named folders, each opened once.
+
+    In a folder, a file whose suffix is not an image's (``IMAGE_SUFFIXES``: notes.txt, captions.csv) is
+    ``skipped``; one with an image suffix that Pillow cannot read is ``unreadable``. A file named directly is
+    an image whatever its suffix. A missing path, or a folder without image files, is a ValueError naming it.
     """
-    found: list[Path] = []
+    files: list[Path] = []
+    skipped: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not inside:
+            inside = sorted(p for p in path.iterdir() if p.is_file())
+            images = [p for p in inside if p.suffix.lower() in IMAGE_SUFFIXES]
+            if not images:
                 raise ValueError(f"folder {path} has no image files ({', '.join(IMAGE_SUFFIXES)})")
-            found.extend(inside)
+            files.extend(images)
+            skipped.extend(p for p in inside if p.suffix.lower() not in IMAGE_SUFFIXES)
         elif path.is_file():
-            found.append(path)
+            files.append(path)
         else:
             raise ValueError(f"image path {path} does not exist")
-    for path in found:
-        open_image(path)  # every image is checked before any model loads: bad input fails in a second
-    return found
+    unreadable = {}
+    for path in files:
+        try:
+            open_image(path)  # checked before any model loads: bad input shows in a second
+        except ValueError as error:
+            unreadable[path] = str(error)
+    return ImageScan(files, unreadable, skipped)
+
+
+def find_images(paths: list[str | Path]) -> list[Path]:
+    """The image files ``scan_images`` finds; a missing path, an empty folder or an unreadable image is a
+    ValueError naming it (for callers that want all or nothing; the command line uses ``scan_images``)."""
+    scan = scan_images(paths)
+    if scan.unreadable:
+        raise ValueError(next(iter(scan.unreadable.values())))
+    return scan.files
 
 
 def open_image(path: Path) -> Image.Image:
@@ -155,9 +188,17 @@ class Captioner:
         self.allowed = allowed_tokens(self.preset, self.settings.allowed, self.settings.sentiment)
         self.words = swap_words(self.preset, self.settings.sentiment)
         self.initial = None
+        if self.settings.sentiment is not None:
+            self.preset.sentiment.label_index(self.settings.sentiment)  # ValueError listing the labels, before any work
         self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
         if self.settings.sentiment is not None:
             self.adapters["sentiment"] = fit_preset_adapter(self.preset, self.preset.sentiment)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of ``caption_files``' rows, in order: the objective's terms decide the loss_* ones."""
+        terms = ["lm", "clip", *(["sentiment"] if self.settings.sentiment is not None else [])]
+        return ["file", "caption", "loss", *(f"loss_{t}" for t in terms), "evaluations", "seconds", "steps", "error"]
 
     def objective(self, images: list[Image.Image]):
         from fuse_edu.objectives import build_objective
@@ -191,12 +232,26 @@ class Captioner:
         return result
 
 
-def caption_files(paths: list[Path], captioner: Captioner, progress: bool = True) -> list[dict]:
-    """One row per image: file, caption, loss, loss_<term>..., evaluations, seconds, steps."""
+def caption_files(paths: list[Path], captioner: Captioner, progress: bool = True,
+                  on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    """One row per image, in order: file, caption, loss, loss_<term>..., evaluations, seconds, steps, error.
+
+    An image that cannot be read gets a row with only ``file`` and ``error`` (the message) and the run goes on;
+    ``error`` is None on every other row. Any other failure ends the run (an exception), so a bug is not
+    repeated quietly on every image. ``on_row`` sees each row as soon as it is done: write it there, and an
+    interrupted run keeps what it finished.
+    """
     from tqdm.auto import tqdm
 
     rows = []
     for path in tqdm(paths, desc="captioning", unit="image", file=sys.stderr, disable=not progress):
-        result = captioner.caption(open_image(path))
-        rows.append({"file": str(path), **result.as_row()})
+        try:
+            image = open_image(path)
+        except ValueError as error:
+            row = {"file": str(path), "error": str(error)}
+        else:
+            row = {"file": str(path), **captioner.caption(image).as_row(), "error": None}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
     return rows

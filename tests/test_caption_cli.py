@@ -1,5 +1,6 @@
-"""``fuse-edu caption``: end to end on rendered toy scenes, and every bad input answered with a message and a
-non-zero exit status, never a traceback."""
+"""``fuse-edu caption``: end to end on rendered toy scenes, robust folder runs (a text file skipped, a broken
+image an error row, rows written as they finish), and every bad input answered with a message and a non-zero
+exit status, never a traceback."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import sys
 
 import pytest
 
-from fuse_edu.caption import CAPTION_WEIGHTS
 import torch
 
-from fuse_edu.caption_cli import DEFAULT_PRESET, PRESET_NAMES
+import fuse_edu.caption_cli
+from fuse_edu.caption import CAPTION_WEIGHTS, CaptionSettings, Captioner
+from fuse_edu.caption_cli import DEFAULT_PRESET, PRESET_NAMES, SENTIMENT_LABELS, RowWriter
 from fuse_edu.cli import main
 from fuse_edu.models import PRESETS
 from fuse_edu.models import DEFAULT_PRESET as MODELS_DEFAULT_PRESET
 from fuse_edu.models.presets import TOY_WEIGHTS
+from fuse_edu.optim import RunResult
+from fuse_edu.toyworld.sentiment_model import ID2LABEL
 from fuse_edu.toyworld.render_cli import render_to_folder
 
 TOY_MISSING = [str(p) for p in (TOY_WEIGHTS / "toy-lm", TOY_WEIGHTS / "toy-clip") if not p.exists()]
@@ -50,6 +54,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 def test_parser_choices_match_the_packages_own_lists():
     assert PRESET_NAMES == tuple(PRESETS) and DEFAULT_PRESET == MODELS_DEFAULT_PRESET
+    assert sorted(SENTIMENT_LABELS) == sorted(ID2LABEL.values())  # the toy classifier's labels
 
 
 def test_help_has_examples_and_exit_codes(capsys):
@@ -77,7 +82,114 @@ def test_captions_two_scenes_to_csv_and_json(capsys, scenes, tmp_path):
     out_json = tmp_path / "captions.json"
     code, _, err = run(capsys, scenes, *FAST, "--method", "random", "--out", out_json)  # a folder, another method
     assert code == 0, err
-    assert [r["file"] for r in json.loads(out_json.read_text())] == [str(p) for p in images]
+    written = json.loads(out_json.read_text())
+    assert [r["file"] for r in written] == [str(p) for p in images] and all(r["error"] is None for r in written)
+
+
+@pytest.fixture
+def messy(scenes, tmp_path):
+    """Two good scenes, a text file and a broken PNG in one folder."""
+    folder = tmp_path / "messy"
+    folder.mkdir()
+    for path in sorted(scenes.glob("*.png")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "scene_0000b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return folder
+
+
+@needs_toy
+def test_a_folder_with_a_text_file_and_a_broken_png(capsys, messy, tmp_path):
+    out = tmp_path / "runs" / "messy.csv"  # the folder does not exist yet
+    code, stdout, err = run(capsys, messy, *FAST, "--out", out)
+    assert code == 3, err  # done, but not every image
+    assert "warning: skipping" in err and "notes.txt" in err
+    assert "cannot read image" in err and "scene_0000b_broken.png" in err
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["file"].rsplit("/", 1)[-1] for r in rows] == ["scene_0000.png", "scene_0000b_broken.png", "scene_0001.png"]
+    good, broken, other = rows
+    assert good["caption"].strip() and other["caption"].strip() and good["error"] == other["error"] == ""
+    assert broken["caption"] == "" and "cannot read image" in broken["error"]
+    assert "wrote 3 rows" in stdout and "(1 with an error)" in stdout
+
+
+@needs_toy
+def test_sentiment_adds_its_term_with_its_weight(capsys, scenes, tmp_path):
+    out = tmp_path / "happy.json"
+    image = sorted(scenes.glob("*.png"))[0]
+    code, _, err = run(capsys, image, *FAST, "--sentiment", "positive", "--sentiment-weight", "2.5", "--out", out)
+    assert code == 0, err
+    (row,) = json.loads(out.read_text())
+    weights = {**CAPTION_WEIGHTS, "sentiment": 2.5}
+    weighted = sum(weights[name] * row[f"loss_{name}"] for name in ("lm", "clip", "sentiment"))
+    assert row["loss"] == pytest.approx(weighted, rel=1e-4)
+
+
+class FakeCaptioner:
+    """Stands in for Captioner where a test is about the command line's flow, not about captions."""
+
+    made = 0
+
+    def __init__(self, preset, settings, device, progress):
+        FakeCaptioner.made += 1
+        self.settings, self.calls = settings, 0
+
+    columns = Captioner.columns
+
+    def caption(self, image):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return RunResult("a red square", [1], 1.5, {"lm": 0.5, "clip": 0.25}, 10, 0.1, 1)
+
+
+def test_an_interrupted_run_keeps_its_finished_rows(capsys, scenes, tmp_path, monkeypatch):
+    monkeypatch.setattr(fuse_edu.caption_cli, "Captioner", FakeCaptioner)
+    for name in ("kept.csv", "kept.json"):
+        code, _, err = run(capsys, scenes, "--no-progress", "--out", tmp_path / name)
+        assert code == 130 and "interrupted after 1 of 2 images" in err and "keeps the 1 finished rows" in err
+    with (tmp_path / "kept.csv").open() as handle:
+        assert [r["caption"] for r in csv.DictReader(handle)] == ["a red square"]
+    assert [r["caption"] for r in json.loads((tmp_path / "kept.json").read_text())] == ["a red square"]
+
+
+def test_rows_reach_the_file_one_by_one(tmp_path):
+    columns = ["file", "caption", "loss", "loss_lm", "loss_clip", "evaluations", "seconds", "steps", "error"]
+    row = {"file": "a.png", "caption": "a red square", "loss": 1.0, "loss_lm": 0.5, "loss_clip": 0.1,
+           "evaluations": 3, "seconds": 0.5, "steps": 1, "error": None}
+    with RowWriter(tmp_path / "r.csv", columns) as writer, RowWriter(tmp_path / "r.json", columns) as jwriter:
+        for n in (1, 2):
+            writer.write(row), jwriter.write(row)
+            with (tmp_path / "r.csv").open() as handle:  # read while the writer is still open
+                assert len(list(csv.DictReader(handle))) == n
+            assert len(json.loads((tmp_path / "r.json").read_text())) == n
+        with pytest.raises(ValueError):  # a column the header lacks is an error, not a silently dropped value
+            writer.write({**row, "surprise": 1})
+
+
+def test_unwritable_out_fails_before_any_model_loads(capsys, scenes, tmp_path, monkeypatch):
+    monkeypatch.setattr(fuse_edu.caption_cli, "Captioner", FakeCaptioner)
+    FakeCaptioner.made = 0
+    (tmp_path / "a_file").write_text("")
+    code, _, err = run(capsys, scenes, "--no-progress", "--out", tmp_path / "a_file" / "captions.csv")
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and "cannot write --out" in errors[0] and "a_file is a file, not a folder" in errors[0]
+    assert FakeCaptioner.made == 0
+    existing = tmp_path / "old.csv"
+    existing.write_text("precious\n")
+    monkeypatch.setattr(fuse_edu.caption_cli, "Captioner", lambda *a, **k: (_ for _ in ()).throw(OSError("no model")))
+    code, _, err = run(capsys, scenes, "--no-progress", "--out", existing)
+    assert code == 1 and existing.read_text() == "precious\n"  # the check touched nothing
+
+
+def test_a_label_the_classifier_lacks_lists_its_labels():
+    from fuse_edu.models import load_preset
+
+    preset = load_preset("toy")
+    preset.sentiment.labels = ("joy", "anger")
+    with pytest.raises(ValueError, match="this classifier's labels are: joy, anger"):
+        Captioner(preset, CaptionSettings(sentiment="positive"), progress=False)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -94,6 +206,12 @@ def test_captions_two_scenes_to_csv_and_json(capsys, scenes, tmp_path):
     (["{scene}", "--weight", "clipp=1"], "unknown --weight name"),
     (["{scene}", "--weight", "lm=-1"], "weight of 'lm' must be a finite number >= 0"),
     (["{scene}", "--strategy", "beam"], "method 'gcg' takes no search strategy"),
+    (["{scene}", "--sentiment", "happy"], "invalid choice: 'happy'.*positive.*negative"),
+    (["{scene}", "--sentiment-weight", "2"], "a sentiment weight needs --sentiment"),
+    (["{scene}", "--weight", "sentiment=2"], "a sentiment weight needs --sentiment"),
+    (["{scene}", "--sentiment", "negative", "--sentiment-weight", "2", "--weight", "sentiment=3"], "disagree"),
+    (["{scene}", "--sentiment", "negative", "--sentiment-weight", "nan"], "must be a finite number >= 0"),
+    (["{missing}", "{scene}"], "image path .*nope.png does not exist"),
 ])
 def test_bad_input_is_a_message_and_exit_status_2(capsys, scenes, tmp_path, argv, message):
     (tmp_path / "garbage.png").write_bytes(b"not a png")

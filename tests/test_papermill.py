@@ -12,13 +12,14 @@ from fuse_edu.render import REPO_NOTEBOOKS
 
 
 def test_demo_renders_notebook_01_with_a_non_default_parameter(tmp_path, monkeypatch):
-    """``fuse-edu demo`` is the papermill path; a non-default N_WORDS must reach the executed cells."""
+    """``fuse-edu demo --notebook`` is the papermill path; a non-default N_WORDS must reach the executed cells."""
     import fuse_edu.cli
 
     real_render = fuse_edu.cli.render_notebook
     monkeypatch.setattr(fuse_edu.cli, "render_notebook",
                         lambda nb, out, parameters: real_render(nb, out, {**parameters, "N_WORDS": 3000}))
-    assert main(["demo", "--out", str(tmp_path), "--seed", "3"]) == 0
+    notebook = REPO_NOTEBOOKS / "01_tokenizer_alignment.ipynb"
+    assert main(["demo", "--notebook", str(notebook), "--out", str(tmp_path), "--seed", "3"]) == 0
 
     executed = nbformat.read(tmp_path / "01_tokenizer_alignment.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
