@@ -18,12 +18,14 @@ frames the prompt for its own model with ``Frame`` (its special tokens plus its 
 ``one_hot_gradient`` is GCG's d loss / d one-hot token matrix for every vocabulary entry at once: through
 the embeddings, (d loss / d embeddings) @ table.T (embeddings = one_hot @ table), plus, for the LM
 fluency term, the path through the tokens it predicts (-log p(v | prefix), see ``one_hot_gradient``).
-``build_objective`` assembles the captioning objective from a preset.
+``without_end`` is the same objective for unfinished prompts (no end-of-text score), which AutoDAN
+grows under; ``evaluate_growing`` scores prompts both ways in one pass. ``build_objective`` assembles the captioning objective from a preset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 from dataclasses import dataclass, field
 
@@ -64,6 +66,13 @@ class Term:
         ``one_hot`` (B, T, V), given only to terms of the primary model: the prompt as a one-hot matrix, for
         terms whose loss reads the prompt's tokens as well as its embeddings (LM fluency)."""
         raise NotImplementedError
+
+    def loss_and_unfinished(self, ids: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor,
+                            one_hot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``loss``, and the loss of the same prompts as unfinished text, (B,) each, from one forward pass.
+        The two differ only for a term that scores the end of the text (``LMTerm(end=True)``)."""
+        loss = self.loss(ids, embeds, mask, one_hot)
+        return loss, loss
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, weight={self.weight!r})"
@@ -112,7 +121,17 @@ class LMTerm(Term):
         self.frame = frame
         self._slices_logits = "logits_to_keep" in inspect.signature(lm.model.forward).parameters
 
+    def with_end(self, end: bool) -> "LMTerm":
+        """The same term (model, weight, prefix, target, name, averaging) with ``end`` set as given."""
+        return LMTerm(self.model, self.weight, prefix=self.prefix, target=self.target, name=self.name,
+                      adapter=self.adapter, end=end, per=self.per)
+
     def loss(self, ids, embeds, mask, one_hot=None):
+        return self.loss_and_unfinished(ids, embeds, mask, one_hot)[0]
+
+    def loss_and_unfinished(self, ids, embeds, mask, one_hot=None):
+        """With ``end=True``, the unfinished loss leaves the end-of-text token out of the same sums: a causal
+        LM's predictions for the text do not depend on what follows it, so one forward pass gives both."""
         lm = self.model
         framed, framed_mask = self.frame.apply(embeds, mask, lm.embedding_table)            # (B, W, d), (B, W)
         framed_ids, _ = self.frame.apply_ids(ids, mask)                                    # (B, W)
@@ -145,10 +164,20 @@ class LMTerm(Term):
             soft_nll = -(logp * one_hot.float()).sum(-1)                                   # (B, T)
             in_prompt = torch.arange(T, device=logp.device) < lengths                      # (B, T)
             token_nll = torch.cat([torch.where(in_prompt, soft_nll, token_nll[:, :T]), token_nll[:, T:]], dim=1)
+        finished = self._average(token_nll, weights, targets, first - p)                  # (B,)
+        if not self.end:
+            return finished, finished
+        end_at = torch.arange(targets.shape[1], device=targets.device) == (first - p + count - 1)  # (B, K-1)
+        return finished, self._average(token_nll, weights * ~end_at, targets, first - p)  # (B,), (B,)
+
+    def _average(self, token_nll: torch.Tensor, weights: torch.Tensor, targets: torch.Tensor,
+                 opening_at: torch.Tensor) -> torch.Tensor:
+        """(B,) mean NLL of the tokens ``weights`` (B, K-1) selects, per token or per word; ``opening_at``
+        (B, 1): where each row's first scored token is (it counts as a word whatever it looks like)."""
         if self.per == "word":  # a scored token counts when it starts a word, or is the end, or comes first
             starts = self.starts_word[targets.clamp(max=self.starts_word.shape[0] - 1)]    # (B, K-1)
-            opening = torch.arange(targets.shape[1], device=targets.device) == (first - p)  # (B, K-1)
-            counted = weights * (starts | opening | (targets == lm.tokenizer.eos_token_id)).float()
+            opening = torch.arange(targets.shape[1], device=targets.device) == opening_at  # (B, K-1)
+            counted = weights * (starts | opening | (targets == self.model.tokenizer.eos_token_id)).float()
             return (token_nll * weights).sum(1) / counted.sum(1).clamp(min=1)              # (B,)
         return (token_nll * weights).sum(1) / weights.sum(1)                               # (B,)
 
@@ -236,6 +265,23 @@ class Objective:
         fluency = next((t for t in terms if isinstance(t, LMTerm) and t.model is primary and t.target is None), None)
         self.lm_frame = fluency.frame if fluency else Frame((start_id(primary.tokenizer),), ())
 
+    def without_end(self) -> "Objective":
+        """This objective for *unfinished* prompts: every LM term with ``end=True`` becomes ``end=False``.
+
+        A method that grows a prompt token by token (AutoDAN) must rank partial prompts by this one: scored
+        as finished sentences, a good start ("a small") loses to a short text that ends well, and growth
+        drifts into fragments such as "antsandsansthe". The whole objective still chooses which finished
+        prompt to report. Returns ``self`` when no term scores the end; otherwise a new Objective sharing
+        the models and the FUSE translators (nothing is refitted or re-planned).
+        """
+        if not any(isinstance(t, LMTerm) and t.end for t in self.terms):
+            return self
+        opened = {id(t): t.with_end(False) for t in self.terms if isinstance(t, LMTerm) and t.end}
+        variant = copy.copy(self)  # lm_frame stays: next_token_logprobs reads only its prefix
+        variant.terms = [opened.get(id(t), t) for t in self.terms]
+        variant.routes = [_Route(opened.get(id(r.term), r.term), r.translator) for r in self.routes]
+        return variant
+
     def _translator(self, term: Term) -> FuseTranslator | None:
         if term.model is self.primary:
             return None
@@ -281,12 +327,13 @@ class Objective:
             if embeds is not None:
                 raise ValueError("pass embeds or one_hot, not both: one_hot defines the embeddings")
             embeds = one_hot.to(self.embedding_table.dtype) @ self.embedding_table.detach()  # (B, T, d_A)
-        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)
+        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)[:2]
 
     def _losses(self, ids, mask, embeds, texts: list[str] | None, one_hot=None):
-        """``losses``; ``texts``, the prompts decoded in advance (``evaluate`` decodes a batch once)."""
+        """``losses``, and the weighted total of the prompts as unfinished text (``without_end``'s), (B,);
+        ``texts``, the prompts decoded in advance (``evaluate`` decodes a batch once)."""
         embeds = self.primary.embed(ids) if embeds is None else embeds                  # (B, T, d_A)
-        total, per_term = None, {}
+        total, unfinished, per_term = 0.0, 0.0, {}
         for route in self.routes:
             if route.translator is None:
                 term_ids, term_embeds, term_mask = ids, embeds, mask
@@ -297,11 +344,11 @@ class Objective:
                     texts = self.texts(ids, mask)
                 term_ids, term_embeds, term_mask = self._exact(route.term.model, texts)  # same forward, no plan
             direct = one_hot if route.translator is None else None
-            loss = route.term.loss(term_ids, term_embeds, term_mask, direct).float()    # (B,)
-            per_term[route.term.name] = loss
-            weighted = route.term.weight * loss
-            total = weighted if total is None else total + weighted
-        return total, per_term
+            loss, open_loss = route.term.loss_and_unfinished(term_ids, term_embeds, term_mask, direct)  # (B,), (B,)
+            per_term[route.term.name] = loss.float()
+            total = total + route.term.weight * loss.float()
+            unfinished = unfinished + route.term.weight * open_loss.float()
+        return total, per_term, unfinished
 
     def _exact(self, model: FrozenModel, texts: list[str]):
         """The translator's forward without its backward plan: re-tokenize the decoded prompts, look up.
@@ -322,21 +369,34 @@ class Objective:
     def evaluate(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
                  chunk_size: int = 256) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``losses`` without gradients, ``chunk_size`` prompts at a time, in bf16/fp16 autocast on CUDA."""
+        return self._evaluate(ids, mask, chunk_size)[:2]
+
+    @torch.no_grad()
+    def evaluate_growing(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
+                         chunk_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """For prompts that may still grow (AutoDAN): the weighted loss as unfinished text, (B,), what
+        ``without_end().evaluate`` gives, and the total and per-term losses as finished text, what
+        ``evaluate`` gives, all from one evaluation of each prompt."""
+        total, per_term, unfinished = self._evaluate(ids, mask, chunk_size)
+        return unfinished, total, per_term
+
+    def _evaluate(self, ids, mask, chunk_size):
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         ids, mask = _check_batch(ids, mask)
         ids, mask = ids.to(self.device), mask.to(self.device)
         # secondary models read text: decode the whole batch in one host transfer, not one per chunk
         texts = self.texts(ids, mask) if any(r.translator for r in self.routes) else None
-        totals, parts = [], {t.name: [] for t in self.terms}
+        totals, opens, parts = [], [], {t.name: [] for t in self.terms}
         with _autocast(self.device):
             for start in range(0, ids.shape[0], chunk_size):
                 chunk = slice(start, start + chunk_size)
-                total, per_term = self._losses(ids[chunk], mask[chunk], None, texts and texts[chunk])
+                total, per_term, unfinished = self._losses(ids[chunk], mask[chunk], None, texts and texts[chunk])
                 totals.append(total.float())
+                opens.append(unfinished.float())
                 for name, loss in per_term.items():
                     parts[name].append(loss.float())
-        return torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}
+        return torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}, torch.cat(opens)
 
     # ------------------------------------------------------------------ gradients and the LM prior
     def embedding_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

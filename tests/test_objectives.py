@@ -113,6 +113,27 @@ def test_lm_term_per_word_divides_the_summed_nll_by_the_words(lm, gpt2):
         LMTerm(lm, per="char")
 
 
+def test_without_end_drops_only_the_end_of_text_score(lm, clip_model, clip_adapter, image_features):
+    ids, mask = batch(lm)
+    clip_term = CLIPTerm(clip_model, clip_adapter, image_features=image_features, weight=2.0)
+    closed = Objective(lm, [LMTerm(lm, 0.5, prefix="a photo of", end=True, per="word"), clip_term])
+    opened = closed.without_end()
+    by_hand = Objective(lm, [LMTerm(lm, 0.5, prefix="a photo of", end=False, per="word"), clip_term])
+    total, terms = opened.evaluate(ids, mask)
+    expected_total, expected_terms = by_hand.evaluate(ids, mask)
+    torch.testing.assert_close(total, expected_total)
+    torch.testing.assert_close(terms["lm"], expected_terms["lm"])
+    torch.testing.assert_close(terms["clip"], closed.evaluate(ids, mask)[1]["clip"])  # CLIP never saw the end
+    assert not torch.allclose(terms["lm"], closed.evaluate(ids, mask)[1]["lm"])       # the end did count before
+    assert closed.terms[0].end and opened.routes[1].translator is closed.routes[1].translator  # shared, not refitted
+    assert opened.without_end() is opened and by_hand.without_end() is by_hand
+    # both at once, from one evaluation: unfinished total, finished total and per-term losses
+    unfinished, finished, finished_terms = closed.evaluate_growing(ids, mask, chunk_size=2)
+    torch.testing.assert_close(unfinished, expected_total)
+    torch.testing.assert_close(finished, closed.evaluate(ids, mask)[0])
+    torch.testing.assert_close(finished_terms["lm"], closed.evaluate(ids, mask)[1]["lm"])
+
+
 def test_lm_target_term_scores_only_the_target_after_each_prompt(lm, gpt2):
     ids, mask = batch(lm)
     _, per_term = Objective(lm, [LMTerm(lm, target=" blue circle", weight=2.0)]).losses(ids, mask)

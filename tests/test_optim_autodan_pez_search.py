@@ -137,6 +137,66 @@ def test_variable_length_reports_the_best_prefix_of_any_length():
     assert free.evaluations == fixed.evaluations  # the prefixes were evaluated anyway
 
 
+class EndingToyObjective(ToyObjective):
+    """ToyObjective that also scores how the prompt ends, + end_weight * |E[last token] - stop|^2, like an LM
+    term with end=True; ``without_end()`` is the plain ToyObjective on the same table and targets."""
+
+    def __init__(self, end_weight: float = 5.0, **kwargs):
+        super().__init__(**kwargs)
+        self.end_weight, self.stop = end_weight, torch.randn(self.embedding_table.shape[1],
+                                                             generator=torch.Generator().manual_seed(7))  # (d,)
+        self.opened = ToyObjective(**kwargs)
+
+    def losses(self, ids, mask, embeds=None):
+        embeds = self.embedding_table[ids] if embeds is None else embeds  # (B, T, d)
+        fit, _ = super().losses(ids, mask, embeds)  # (B,)
+        last = (mask.long().sum(1) - 1).clamp(min=0)  # (B,)
+        ending = ((embeds[torch.arange(ids.shape[0]), last] - self.stop) ** 2).sum(-1)  # (B,)
+        total = fit + self.end_weight * ending
+        return total, {"fit": total}
+
+    def without_end(self):
+        return self.opened
+
+    def evaluate_growing(self, ids, mask, chunk_size=256):
+        return (self.opened.evaluate(ids, mask, chunk_size)[0], *self.evaluate(ids, mask, chunk_size))
+
+
+@pytest.mark.parametrize("variable_length", [False, True])
+def test_autodan_grows_unfinished_prompts_and_reports_finished_ones(variable_length):
+    """Scored as finished at every step, growth would pick tokens that end well at every slot (the toy
+    version of "antsandsansthe"): growth must follow ``without_end()``, and only the report the whole loss."""
+    closed = EndingToyObjective()
+    result = autodan(closed, batch_size=40, readability_weight=0.0, variable_length=variable_length).run()
+    grown = autodan(closed.opened, batch_size=40, readability_weight=0.0).run()  # every token evaluated
+    distance = torch.cdist(closed.target[:4], closed.embedding_table)  # (4, V)
+    assert grown.best_ids == distance.argmin(1).tolist()  # open growth: the nearest row per slot
+    # Each step evaluated the grown prefix + every token; the report is the best of them as finished prompts
+    # (of the full length, or with variable length of any length), with no extra evaluation.
+    evaluated = [grown.best_ids[:n - 1] + [v] for n in ([4] if not variable_length else [1, 2, 3, 4]) for v in range(40)]
+    losses = [float(closed.evaluate(torch.tensor([ids]), torch.ones(1, len(ids)))[0]) for ids in evaluated]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert result.best_ids == evaluated[best] and result.best_loss == pytest.approx(losses[best])
+    assert result.best_ids[:-1] == grown.best_ids[:len(result.best_ids) - 1]  # grown along the open path
+    assert result.evaluations == grown.evaluations == 4 * 40
+
+
+def test_autodan_captions_a_toy_scene_under_the_caption_objective():
+    """The captioning objective scores the end of text (``end=True``). Ranked as finished sentences, the
+    growing prompts of every scene used to collapse to a fragment ("at"); grown as unfinished text, AutoDAN
+    names a dev scene's colour and shape (a dev seed of benchmarks/heldout_captioning.py, not its held-out one)."""
+    from fuse_edu.caption import CaptionSettings, Captioner
+    from fuse_edu.metrics import attribute_accuracy
+    from fuse_edu.toyworld import render_scene, sample_scenes
+
+    scene = sample_scenes(5, 4242, objects=1)[4]
+    assert (scene.objects[0].color, scene.objects[0].shape) == ("magenta", "star")
+    result = Captioner("toy", CaptionSettings(method="autodan"), progress=False).caption(render_scene(scene))
+    named = attribute_accuracy([result.best_text], [scene])
+    assert named["color"] == 1.0 and named["shape"] == 1.0, result.best_text
+    assert result.evaluations == 8 * 64  # grown to the full 8 tokens, every prefix scored once
+
+
 def test_refinement_evaluates_new_tokens_only_and_never_does_worse():
     objective = ToyObjective()
     once = autodan(objective, batch_size=4, readability_weight=0.0).run()

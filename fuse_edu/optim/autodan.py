@@ -16,6 +16,14 @@ The run reports the lowest-loss prompt of length ``prompt_length`` (the search g
 far), or, with ``variable_length=True``, the lowest-loss prompt of any length up to it: every prefix
 was evaluated exactly on the way, so a shorter caption that ends well costs nothing extra to find.
 
+**Growing is not finishing.** An objective may score the end of the text (``LMTerm(end=True)``: the
+caption must be a whole sentence). Every prompt AutoDAN ranks while growing is unfinished by design, so
+ranking them as finished sentences picks fragments that happen to end well, token after token, and
+grows nonsense ("antsandsansthe"). So the gradient, the candidates and the strategy all use
+``objective.without_end()``, while the reported prompt is the best under the whole objective: each
+candidate's evaluation gives both losses at once (``objective.evaluate_growing``), so this costs no
+extra evaluation. Without an end term the two objectives are one and nothing changes.
+
 g comes from ``objective.one_hot_gradient``, the same gradient GCG ranks swaps by, gathered at the slot.
 It already holds the fluency term's own path, -lm_weight/n * log p(v | prefix) (the LM scores the slot's
 token as well as reading it), so ``readability_weight`` is readability *on top of* what the objective
@@ -57,6 +65,9 @@ class AutoDAN:
         self.readability_weight, self.refine_steps, self.chunk_size = float(weight), refine_steps, chunk_size
         self.seed, self.progress, self.variable_length = seed, progress, bool(variable_length)
         self.device = objective.device
+        # grow under the objective for unfinished prompts; report under the whole one (module docstring)
+        self.growth = objective.without_end() if hasattr(objective, "without_end") else objective
+        self.closes = self.growth is not objective
         vocab = objective.embedding_table.shape[0]
         self.allowed = (allowed_token_mask(objective.tokenizer, allowed, size=vocab) if isinstance(allowed, str)
                         else torch.as_tensor(allowed)).to(self.device, torch.bool)  # (V,)
@@ -100,7 +111,7 @@ class AutoDAN:
 
         ids, mask (N, W) with the slot already holding some token; slot (N,); logprobs (N, V) of the LM.
         """
-        grad = self.objective.one_hot_gradient(ids, mask)  # (N, W, V)
+        grad = self.growth.one_hot_gradient(ids, mask)  # (N, W, V)
         grad_slot = grad.gather(1, slot[:, None, None].expand(-1, 1, grad.shape[-1])).squeeze(1)  # (N, V)
         return -grad_slot.float() + self.readability_weight * logprobs.float()  # (N, V)
 
@@ -114,7 +125,7 @@ class AutoDAN:
         child_mask = (torch.arange(width, device=self.device)[None] <= slot[:, None]).long()  # (N, W)
         # The parents, at least one column wide: the empty root is one masked slot (the objective wants T >= 1).
         context = max(1, width - 1)
-        logprobs = self.objective.next_token_logprobs(parents.ids[:, :context], parents.mask(context))  # (N, V)
+        logprobs = self.growth.next_token_logprobs(parents.ids[:, :context], parents.mask(context))  # (N, V)
         logprobs = logprobs.float().masked_fill(~self.allowed, float("-inf"))  # (N, V)
         start = torch.multinomial(logprobs.softmax(-1), 1, generator=self.generator)  # (N, 1)
         ids.scatter_(1, slot[:, None], start)
@@ -122,7 +133,7 @@ class AutoDAN:
         best_loss = torch.full((n,), float("inf"), device=self.device)  # (N,)
         best_token = start.squeeze(1)  # (N,)
         tried = torch.zeros(n, self.allowed.shape[0], dtype=torch.bool, device=self.device)  # (N, V)
-        children = []
+        children, reported = [], []  # ranked as unfinished prompts (the strategy); as finished (the report)
         for _ in range(1 + self.refine_steps):  # refinement iterations, not a loop over candidates
             scores = self.slot_scores(ids, child_mask, slot, logprobs)  # (N, V)
             scores = scores.masked_fill(~self.allowed | tried, float("-inf"))
@@ -130,15 +141,21 @@ class AutoDAN:
             tried.scatter_(1, top, True)
             cand = ids.repeat_interleave(self.batch_size, 0)  # (N*K, W)
             cand.scatter_(1, slot.repeat_interleave(self.batch_size)[:, None], top.reshape(-1, 1))
-            loss, terms = self.objective.evaluate(cand, child_mask.repeat_interleave(self.batch_size, 0),
-                                                  chunk_size=self.chunk_size)  # (N*K,)
+            cand_mask = child_mask.repeat_interleave(self.batch_size, 0)  # (N*K, W)
+            if self.closes:  # (N*K,) as unfinished prompts, to grow by; (N*K,) and terms as finished, to report
+                loss, finished, terms = self.objective.evaluate_growing(cand, cand_mask, chunk_size=self.chunk_size)
+            else:
+                loss, terms = self.objective.evaluate(cand, cand_mask, chunk_size=self.chunk_size)  # (N*K,)
+                finished = loss
             self.budget.spend(cand.shape[0])
             self.term_names = list(terms)
             padded = torch.zeros(cand.shape[0], self.max_length, dtype=torch.long, device=self.device)
             padded[:, :width] = cand  # (N*K, M)
-            children.append(Prompts(padded, slot.repeat_interleave(self.batch_size) + 1, loss.float(),
-                                    parents.cost.repeat_interleave(self.batch_size) + loss.float(),
-                                    torch.stack([terms[k].float() for k in self.term_names], dim=1)))
+            lengths, term_losses = slot.repeat_interleave(self.batch_size) + 1, torch.stack(
+                [terms[k].float() for k in self.term_names], dim=1)  # (N*K,), (N*K, n_terms)
+            children.append(Prompts(padded, lengths, loss.float(),
+                                    parents.cost.repeat_interleave(self.batch_size) + loss.float(), term_losses))
+            reported.append(Prompts(padded, lengths, finished.float(), finished.float(), term_losses))
             # Refine around each parent's best token so far, over all iterations (later ones try new tokens only).
             step_loss, step_i = loss.float().view(n, self.batch_size).min(1)  # (N,), (N,)
             improved = step_loss < best_loss  # (N,)
@@ -150,7 +167,7 @@ class AutoDAN:
         if self.best is None:
             self.best = BestPrompt(self.max_length, len(self.term_names), self.device,
                                    longest_first=not self.variable_length)
-        self.best.update(children)
+        self.best.update(Prompts.cat(reported))
         host_needs = self.strategy.accept(children)
         self.steps_done += 1
         logged = torch.cat([torch.stack([self.best.prompt.loss[0], children.loss.min(),
