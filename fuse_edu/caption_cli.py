@@ -204,7 +204,8 @@ def run_caption(args: argparse.Namespace) -> int:
             return _fail(f"{type(error).__name__}: {error} (after {len(done)} finished rows)", EXIT_RUN_FAILED)
     failed = sum(1 for row in done if row["error"])
     if out is not None:
-        print(f"fuse-edu caption: wrote {len(done)} rows to {args.out}" + (f" ({failed} with an error)" if failed else ""))
+        errors = f" ({failed} with an error)" if failed else ""
+        print(f"fuse-edu caption: wrote {len(done)} rows to {args.out}{errors}")
     return EXIT_SOME_FAILED if failed else 0
 
 

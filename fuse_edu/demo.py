@@ -183,7 +183,8 @@ def summarise(rows: list[dict], captioner: Captioner, scenes: dict, args, start:
     failed = len(rows) - len(done)
     if failed:
         lines.append(f"{failed} of {len(rows)} images could not be read; see the error column.")
-    lines += ["", f"Rows: {Path(args.out) / 'captions.csv'}" + (f"; scenes: {Path(args.out) / 'scenes'}/" if scenes else ""), ""]
+    where = f"Rows: {Path(args.out) / 'captions.csv'}" + (f"; scenes: {Path(args.out) / 'scenes'}/" if scenes else "")
+    lines += ["", where, ""]
     return "\n".join(lines)
 
 

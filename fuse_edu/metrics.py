@@ -133,14 +133,15 @@ def caption_metrics(candidates: dict[str, str] | Sequence[str], references: dict
     Give ``{id: caption}`` with ``{id: [reference, ...]}``, or two lists paired by position. Captions are
     lower-cased and stripped of punctuation first, as COCO's tokenizer would. ``meteor=False`` skips the
     Java step. CIDEr's document frequencies come from the references given, so it means most over many
-    images (COCO evaluates thousands): for ONE image every n-gram occurs in every "document", its idf
-    is 0 and CIDEr is 0 whatever the caption. COCO's CIDEr is scaled by 10: identical captions score 10. ``spice=True`` raises: see the module
-    docstring for why SPICE cannot run offline.
+    images (COCO evaluates thousands): for ONE image every n-gram occurs in every "document", its idf is 0
+    and CIDEr is 0 whatever the caption. COCO's CIDEr is scaled by 10: identical captions score 10.
+    ``spice=True`` raises: see the module docstring for why SPICE cannot run offline.
     """
     if spice:
-        raise RuntimeError("SPICE is not available offline: pycocoevalcap's SPICE downloads Stanford CoreNLP "
-                           "3.6.0 (several hundred MB) on first use, and this toolkit must run without the internet. Use BLEU, "
-                           "METEOR and CIDEr here, or run pycocoevalcap.spice.spice.Spice where CoreNLP is installed.")
+        raise RuntimeError("SPICE is not available offline: pycocoevalcap's SPICE downloads Stanford CoreNLP 3.6.0 "
+                           "(several hundred MB) on first use, and this toolkit must run without the internet. "
+                           "Use BLEU, METEOR and CIDEr here, or run pycocoevalcap.spice.spice.Spice where CoreNLP "
+                           "is installed.")
     try:
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider

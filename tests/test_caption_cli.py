@@ -174,7 +174,8 @@ def test_unwritable_out_fails_before_any_model_loads(capsys, scenes, tmp_path, m
     (tmp_path / "a_file").write_text("")
     code, _, err = run(capsys, scenes, "--no-progress", "--out", tmp_path / "a_file" / "captions.csv")
     errors = [line for line in err.splitlines() if "error:" in line]
-    assert code == 2 and len(errors) == 1 and "cannot write --out" in errors[0] and "a_file is a file, not a folder" in errors[0]
+    assert code == 2 and len(errors) == 1 and "cannot write --out" in errors[0]
+    assert "a_file is a file, not a folder" in errors[0]
     assert FakeCaptioner.made == 0
     existing = tmp_path / "old.csv"
     existing.write_text("precious\n")
