@@ -35,17 +35,14 @@ Evaluations counted in the budget are the exact candidate evaluations; gradient 
 
 from __future__ import annotations
 
-import sys
-
 import torch
-from tqdm.auto import tqdm
 
-from fuse_edu.optim.base import Budget, RunResult, Stopwatch
+from fuse_edu.optim.base import Budget, RunResult, SteppedRun
 from fuse_edu.optim.search import BestPrompt, Prompts, SearchStrategy, make_strategy
 from fuse_edu.optim.candidates import allowed_token_mask
 
 
-class AutoDAN:
+class AutoDAN(SteppedRun):
     """Grow a prompt token by token, scoring candidates by -gradient + w * LM log-prob (module docstring)."""
 
     def __init__(self, objective, prompt_length: int = 8, batch_size: int = 64, readability_weight: float = 1.0,
@@ -188,23 +185,7 @@ class AutoDAN:
         if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
             raise ValueError(f"steps must be a positive int or None, got {steps!r}")
         self.reset()
-        clock, history = Stopwatch(), []
         total = steps if steps is not None else (self.max_length if self.strategy.name != "ucs" else None)
-        with tqdm(total=total, desc=f"autodan-{self.strategy.name}", file=sys.stderr, disable=not self.progress,
-                  leave=False) as bar:
-            while not self.strategy.finished and (steps is None or self.steps_done < steps):
-                if not self.budget.allows(self.step_cost()):
-                    break
-                row = self.step()
-                row["seconds"] = clock.seconds
-                history.append(row)
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['best_loss']:.3f}", evals=row["evaluations"])
-        best = self.best.prompt
-        length = history[-1]["length"]
-        best_ids = best.ids[0, :length].tolist()
-        text = self.objective.tokenizer.decode(best_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return RunResult(best_text=text.strip(), best_ids=best_ids,
-                         best_loss=history[-1]["best_loss"],
-                         term_losses=dict(zip(self.term_names, best.terms[0].tolist())),
-                         evaluations=self.budget.spent, seconds=clock.seconds, steps=self.steps_done, history=history)
+        history, clock = self._loop(steps, total, f"autodan-{self.strategy.name}", self.step_cost,
+                                    lambda: self.strategy.finished)
+        return self._result(history[-1]["length"], history, clock)

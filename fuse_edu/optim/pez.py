@@ -25,13 +25,10 @@ tensor per step.
 
 from __future__ import annotations
 
-import sys
-
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from fuse_edu.optim.base import Budget, RunResult, Stopwatch
+from fuse_edu.optim.base import Budget, RunResult, SteppedRun
 from fuse_edu.optim.candidates import allowed_token_mask, greedy_prompt
 from fuse_edu.optim.search import BestPrompt, Prompts
 
@@ -40,7 +37,7 @@ INITS = ("lm", "random")
 OPTIMIZERS = ("adamw", "sgd")
 
 
-class PEZ:
+class PEZ(SteppedRun):
     """Continuous prompt, gradient at its nearest-row projection (module docstring)."""
 
     def __init__(self, objective, prompt_length: int = 8, restarts: int = 1, lr: float = 0.1,
@@ -147,17 +144,5 @@ class PEZ:
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
         self.reset()
-        clock, history = Stopwatch(), []
-        with tqdm(total=steps, desc="pez", file=sys.stderr, disable=not self.progress, leave=False) as bar:
-            while self.steps_done < steps and self.budget.allows(self.restarts):
-                row = self.step()
-                row["seconds"] = clock.seconds
-                history.append(row)
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['best_loss']:.3f}", evals=row["evaluations"])
-        best = self.best.prompt
-        best_ids = best.ids[0].tolist()
-        text = self.objective.tokenizer.decode(best_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return RunResult(best_text=text.strip(), best_ids=best_ids, best_loss=history[-1]["best_loss"],
-                         term_losses=dict(zip(self.term_names, best.terms[0].tolist())),
-                         evaluations=self.budget.spent, seconds=clock.seconds, steps=self.steps_done, history=history)
+        history, clock = self._loop(steps, steps, "pez", lambda: self.restarts)
+        return self._result(self.prompt_length, history, clock)
