@@ -9,7 +9,7 @@ OUT ?= out
 $(READY): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
 
-## demo: run the main job on the offline default preset, writing $(OUT)/
+## demo: the main job, offline: caption 4 toy scenes, writing $(OUT)/captions.csv and $(OUT)/summary.md
 demo: $(READY)
 	$(VENV)/bin/fuse-edu demo --out $(OUT)
 
