@@ -9,6 +9,7 @@ from fuse_edu.assignments import add_assignments_command
 from fuse_edu.caption_cli import add_caption_command
 from fuse_edu.demo import add_demo_command
 from fuse_edu.render import render_notebook  # noqa: F401  (demo --notebook calls it through here; tests wrap it)
+from fuse_edu.report import add_report_command
 from fuse_edu.toyworld.render_cli import add_toyworld_commands
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_toyworld_commands(commands)
     add_caption_command(commands)
+    add_report_command(commands)
     add_assignments_command(commands)
     return parser
 
