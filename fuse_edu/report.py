@@ -39,6 +39,7 @@ import io
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from fuse_edu.render import REPO_NOTEBOOKS
@@ -167,14 +168,34 @@ def table_html(rows: list[dict], digits: int = 4) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def truth_captions(folder: str | Path) -> dict[str, str]:
-    """{file name: true caption} from ``captions.csv`` in ``folder`` (as ``fuse-edu toyworld render`` writes
-    it); empty when there is none."""
+@dataclass(frozen=True)
+class Truth:
+    """One row of ``captions.csv``: a toy scene's true caption and its first object's attributes. It has
+    ``attributes()`` like a ``Scene``, which is all ``fuse_edu.metrics.attribute_accuracy`` reads."""
+
+    caption: str
+    color: str
+    shape: str
+    size: str
+    position: str
+
+    def attributes(self) -> dict[str, str]:
+        return {"color": self.color, "shape": self.shape, "size": self.size, "position": self.position}
+
+
+def read_truth(folder: str | Path) -> dict[str, Truth]:
+    """{file name: Truth} from ``captions.csv`` in ``folder`` (as ``fuse-edu toyworld render`` writes it);
+    empty when there is none. A CSV without the expected columns is a ValueError naming them."""
     path = Path(folder) / "captions.csv"
     if not path.is_file():
         return {}
     with path.open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: row["caption"] for row in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    needed = {"file", *Truth.__dataclass_fields__}
+    if rows and not needed <= set(rows[0]):
+        raise ValueError(f"{path} lacks the columns {', '.join(sorted(needed - set(rows[0])))}; "
+                         f"expected those of `fuse-edu toyworld render`")
+    return {row["file"]: Truth(**{k: row[k] for k in Truth.__dataclass_fields__}) for row in rows}
 
 
 def environment_info(device) -> dict[str, str]:

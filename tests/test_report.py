@@ -85,7 +85,7 @@ def test_report_on_toy_scenes_shows_every_image_and_caption_offline(scenes, tmp_
     for caption in captions:  # every image embedded in the gallery, with its caption
         assert re.search(r'<img alt="%s"[^>]*src="data:image/png;base64,' % re.escape(caption), html), caption
     assert "scene_0000.png" in html and "scene_0001.png" in html and "loss_clip" in html
-    assert "transformers" in html and "exact captions" in html      # environment and metrics sections
+    assert "transformers" in html and "exact captions" in html and "names the color" in html  # environment, metrics
     assert html.count("data:image/png;base64,") >= 3                # the loss curves too
 
 
@@ -115,3 +115,18 @@ def test_a_cell_past_the_timeout_fails_the_report(scenes, tmp_path, capsys):
     assert main(["report", str(scenes), "--out", str(out), "--template", str(template), "--timeout", "3",
                  "--no-progress"]) == 1
     assert "This run failed" in out.read_text() or "Timeout" in out.read_text()
+
+
+def test_truth_rows_feed_attribute_accuracy(scenes, tmp_path):
+    from fuse_edu.metrics import attribute_accuracy
+    from fuse_edu.report import read_truth
+
+    truth = read_truth(scenes)
+    assert sorted(truth) == ["scene_0000.png", "scene_0001.png"]
+    captions = [t.caption for t in truth.values()]
+    assert attribute_accuracy(captions, list(truth.values()))["exact"] == 1.0
+    assert attribute_accuracy(["a small thing"] * 2, list(truth.values()))["color"] == 0.0
+    assert read_truth(tmp_path) == {}
+    (tmp_path / "captions.csv").write_text("file,caption\nx.png,a red square\n")
+    with pytest.raises(ValueError, match="lacks the columns color, position, shape, size"):
+        read_truth(tmp_path)
