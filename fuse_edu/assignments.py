@@ -225,13 +225,15 @@ def _run(args: argparse.Namespace) -> int:
 def add_assignments_command(commands: argparse._SubParsersAction) -> None:
     """Register ``assignments release`` and ``assignments check`` on the top-level ``fuse-edu`` parser."""
     p = commands.add_parser("assignments", help="classroom assignments: release student copies, autograde copies",
-                            description=__doc__.split("\n\n")[0])
+                            description="Assignments in nbgrader markup: write student copies (solutions "
+                                        "stubbed, hidden tests removed, outputs cleared) and autograde copies.")
     sub = p.add_subparsers(dest="assignments_command", required=True)
     r = sub.add_parser("release", help="write student copies: solutions stubbed, hidden tests removed, outputs cleared",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  fuse-edu assignments release student/")
     r.add_argument("outdir", metavar="OUTDIR", help="folder for the student copies (created if missing)")
-    r.add_argument("--source", default=str(SOURCE), help="folder of assignments with solutions (default: notebooks/assignments)")
+    r.add_argument("--source", default=str(SOURCE),
+                   help="folder of assignments with solutions (default: notebooks/assignments)")
     r.set_defaults(run=_run, assignment_run=_release)
     c = sub.add_parser("check", help="execute a filled-in copy and print the points per question",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -239,7 +241,9 @@ def add_assignments_command(commands: argparse._SubParsersAction) -> None:
                               "exit status: 0 full marks, 1 some points missed, 2 not an assignment or bad input")
     c.add_argument("notebook", metavar="NOTEBOOK", help="an assignment notebook, usually a student's filled-in copy")
     c.add_argument("--source", default=str(SOURCE),
-                   help="folder of the original assignments whose tests (hidden ones too) are run (default: notebooks/assignments)")
+                   help="folder of the original assignments whose tests (hidden ones too) are run "
+                        "(default: notebooks/assignments)")
     c.add_argument("--own-tests", action="store_true", help="run the notebook's own tests, not the source's")
-    c.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S, help=f"seconds per cell (default: {DEFAULT_TIMEOUT_S})")
+    c.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
+                   help=f"seconds per cell (default: {DEFAULT_TIMEOUT_S})")
     c.set_defaults(run=_run, assignment_run=_check)

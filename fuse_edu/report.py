@@ -75,7 +75,8 @@ def parse_value(name: str, text: str, default: object) -> object:
         try:
             return kind(text)
         except ValueError:
-            raise ValueError(f"parameter {name} expects {'an int' if kind is int else 'a number'}, got {text!r}") from None
+            what = "an int" if kind is int else "a number"
+            raise ValueError(f"parameter {name} expects {what}, got {text!r}") from None
     if default is None:
         if text == "None":
             return None
@@ -253,7 +254,9 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
     """Register ``report`` on the top-level ``fuse-edu`` parser."""
     p = commands.add_parser(
         "report", help="caption a folder of images and write a self-contained HTML report",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Caption every image in a folder and write one self-contained HTML report (papermill "
+                    "template notebooks/report.ipynb; opens offline).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  fuse-edu toyworld render --n 3 --out scenes/\n"
                "  fuse-edu report scenes/ --out report.html\n"
                "  fuse-edu report scenes/ --out r.html -p METHOD random -p BUDGET 2000 -p SEED 1\n\n"
@@ -261,7 +264,8 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("images", metavar="IMAGES", help="folder of images (captions.csv beside them adds metrics)")
     p.add_argument("--out", required=True, help="the HTML file to write; the executed notebook goes beside it")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="set a template parameter, repeatable: PRESET METHOD STRATEGY STEPS BUDGET SEED SENTIMENT DEVICE")
+                   help="set a template parameter, repeatable: "
+                        "PRESET METHOD STRATEGY STEPS BUDGET SEED SENTIMENT DEVICE")
     p.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT_S,
                    help=f"seconds any one cell may run (default: {DEFAULT_TIMEOUT_S})")
     p.add_argument("--template", default=str(TEMPLATE), help="the papermill template (default: notebooks/report.ipynb)")

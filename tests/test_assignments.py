@@ -71,7 +71,8 @@ def test_released_copies_hold_no_solutions_and_no_outputs(tmp_path):
 
 
 def test_student_copy_stubs_at_the_regions_indentation():
-    cell = nbformat.v4.new_code_cell("def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION")
+    cell = nbformat.v4.new_code_cell('def f(x):\n    """doc"""\n    ### BEGIN SOLUTION\n    return x\n'
+                                     '    ### END SOLUTION')
     cell.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f", "locked": False}
     test = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 2\n### END HIDDEN TESTS")
     test.metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "t", "locked": True, "points": 1}

@@ -53,7 +53,8 @@ class AdapterExplorer:
         if K not in self.targets:
             info["nearest"] = []
             return info
-        mapped = self.adapter.map_words(word_tensor(bucket.src_ids, self.src_table.to(self.adapter.T[K])))  # (1, d_B, K)
+        X_A = word_tensor(bucket.src_ids, self.src_table.to(self.adapter.T[K]))                  # (1, d_A, K)
+        mapped = self.adapter.map_words(X_A)                                                      # (1, d_B, K)
         words, targets = self.targets[K]
         cosine = targets @ torch.nn.functional.normalize(mapped.flatten(1), dim=1)[0]            # (n,)
         best = cosine.topk(min(top, len(words)))
