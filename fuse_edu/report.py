@@ -102,6 +102,22 @@ def resolve_parameters(pairs: list[tuple[str, str]], declared: dict[str, object]
     return {name: parse_value(name, text, declared[name]) for name, text in pairs}
 
 
+def check_values(parameters: dict[str, object]) -> None:
+    """Names and numbers the template would only refuse after its kernel and models have started: a preset,
+    method or strategy that does not exist, a negative STEPS or SEED, a BUDGET below 1."""
+    from fuse_edu.caption_cli import PRESET_NAMES
+    from fuse_edu.optim import METHODS, STRATEGIES
+
+    for name, accepted in (("PRESET", PRESET_NAMES), ("METHOD", tuple(METHODS)), ("STRATEGY", tuple(STRATEGIES))):
+        value = parameters.get(name)
+        if value is not None and value not in accepted:
+            raise ValueError(f"{name} {value!r} is not one of {', '.join(accepted)}")
+    for name, least in (("STEPS", 0), ("SEED", 0), ("BUDGET", 1)):
+        value = parameters.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
 # ---------------------------------------------------------------------- the run
 
 
@@ -237,6 +253,8 @@ def run_report(args: argparse.Namespace) -> int:
         parameters = resolve_parameters([tuple(p) for p in args.parameter], declared)
         if "IMAGES" in parameters:
             raise ValueError("IMAGES is the command's first argument; do not pass it with -p")
+        if Path(args.template).resolve() == TEMPLATE.resolve():
+            check_values(parameters)
         start = time.perf_counter()
         print(f"fuse-edu report: running {Path(args.template).name} on {args.images} "
               f"(per-cell timeout {args.timeout} s) ...", file=sys.stderr, flush=True)

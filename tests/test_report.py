@@ -59,6 +59,15 @@ def test_undeclared_parameter_is_refused_with_the_declared_list(scenes, capsys):
     assert not (scenes / "r.html").exists()
 
 
+def test_values_the_template_would_refuse_are_refused_before_it_starts(scenes, capsys):
+    for name, value, message in (("METHOD", "nope", "METHOD 'nope' is not one of gcg, autodan, pez, random"),
+                                 ("STEPS", "-1", "STEPS must be an integer >= 0"),
+                                 ("BUDGET", "0", "BUDGET must be an integer >= 1")):
+        assert main(["report", str(scenes), "--out", str(scenes / "r.html"), "-p", name, value]) == 2
+        assert message in capsys.readouterr().err
+    assert not (scenes / "r.html").exists()
+
+
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
