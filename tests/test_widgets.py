@@ -5,6 +5,7 @@ import torch
 
 from fuse_edu.adapter import FuseAdapter
 from fuse_edu.optim import RandomSearch
+from fuse_edu.optim.base import Budget, SteppedRun
 from fuse_edu.widgets import AdapterExplorer, LossPlot, adapter_explorer, alignment_viewer, run_with_plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,3 +146,30 @@ def test_loss_plot_refuses_what_it_cannot_follow():
     with pytest.raises(TypeError, match="plot.update"):
         with LossPlot().watch(object()):
             pass
+
+
+class CountDown(SteppedRun):
+    """The smallest AutoDAN/PEZ-like optimiser: SteppedRun's own loop around a step that returns its row."""
+
+    name = "countdown"
+
+    def __init__(self):
+        self.budget, self.progress, self.steps_done, self.loss = Budget(None), False, 0, 5.0
+
+    def step(self) -> dict:
+        self.steps_done += 1
+        self.loss -= 1
+        self.budget.spend(4)
+        return {"step": self.steps_done, "best_loss": self.loss, "evaluations": self.budget.spent}
+
+    def run(self, steps: int) -> list[dict]:
+        return self._loop(steps, steps, self.name, cost=lambda: 4)[0]
+
+
+def test_loss_plot_follows_a_stepped_run_through_its_step():
+    optimiser, plot = CountDown(), LossPlot()
+    drawn = []
+    plot.image.observe(lambda change: drawn.append(change["new"]), names="value")
+    history = run_with_plot(optimiser, 4, plot)
+    assert len(history) == 4 and len(drawn) >= 4 and plot.runs["countdown"] == history
+    assert "step" not in vars(optimiser) and "best loss 1.0000" in plot.status.value

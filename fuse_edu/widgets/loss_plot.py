@@ -4,12 +4,12 @@ The picture is a PNG in an ``ipywidgets.Image`` (drawn with matplotlib's Agg can
 works headless and leaves the notebook's backend alone); a line of text above it says where each run
 stands. ``update(history, label)`` redraws from a ``RunResult.history``-style list of rows.
 
-Live updates: the optimisers take no callback. The candidate-batch optimisers (GCG, random search:
-``fuse_edu.optim.loop.CandidateSearch``) write one history row per step in ``record``; ``watch``
-wraps that method on the one optimiser instance for the length of a ``with`` block, so the plot redraws
-as the rows arrive and the step loop itself stays the package's. AutoDAN and PEZ have no per-step hook:
-``run_with_plot`` plots their history once the run returns. (A ``run(steps, callback=...)`` taking each
-history row would make every method live.)
+Live updates: the optimisers take no callback, but each produces one history row per step through a
+method of its own: ``record`` for GCG and random search (``fuse_edu.optim.loop.CandidateSearch``), ``step``
+for AutoDAN and PEZ (``fuse_edu.optim.base.SteppedRun``, whose ``step`` returns the row). ``watch`` wraps
+that method on the one optimiser instance for the length of a ``with`` block, so the plot redraws as the
+rows arrive and the step loop itself stays the package's. (A ``run(steps, callback=...)`` taking each
+history row would make this hook unnecessary.)
 """
 
 from __future__ import annotations
@@ -73,40 +73,49 @@ class LossPlot:
 
     @contextlib.contextmanager
     def watch(self, optimiser, label: str | None = None):
-        """Redraw after every ``every``-th history row ``optimiser`` records while the block runs."""
-        if not callable(getattr(optimiser, "record", None)) or not hasattr(optimiser, "history"):
-            raise TypeError(f"{type(optimiser).__name__} records no history row per step; plot its result "
-                            f"after the run instead: plot.update(result.history)")
+        """Redraw after every ``every``-th history row ``optimiser`` produces while the block runs."""
+        from fuse_edu.optim.base import SteppedRun
+
         label = label or getattr(optimiser, "name", "run")
-        original = optimiser.record
+        if callable(getattr(optimiser, "record", None)) and hasattr(optimiser, "history"):
+            hook, original, rows = "record", optimiser.record, None       # rows live in optimiser.history
 
-        def record(step_loss):
-            best = original(step_loss)
-            if len(optimiser.history) % self.every == 0:
-                self.update(optimiser.history, label)
-            return best
+            def hooked(step_loss):
+                best = original(step_loss)
+                self._step_drawn(optimiser.history, label)
+                return best
+        elif isinstance(optimiser, SteppedRun):
+            hook, original, rows = "step", optimiser.step, []             # step() returns its row
 
-        optimiser.record = record  # an instance attribute: shadows the class's method for this optimiser only
+            def hooked():
+                row = original()
+                rows.append(row)
+                self._step_drawn(rows, label)
+                return row
+        else:
+            raise TypeError(f"{type(optimiser).__name__} produces no history row per step; plot its result "
+                            f"after the run instead: plot.update(result.history)")
+        setattr(optimiser, hook, hooked)  # an instance attribute: shadows the class's method for this optimiser only
         try:
             yield self
         finally:
-            del optimiser.record
-            if optimiser.history:
-                self.update(optimiser.history, label)
+            delattr(optimiser, hook)
+            rows = optimiser.history if rows is None else rows
+            if rows:
+                self.update(rows, label)
+
+    def _step_drawn(self, rows: list[dict], label: str) -> None:
+        if len(rows) % self.every == 0:
+            self.update(rows, label)
 
 
 def run_with_plot(optimiser, steps: int, plot: LossPlot | None = None, label: str | None = None, **run_kwargs):
-    """``optimiser.run(steps, **run_kwargs)`` with ``plot`` following it: live where the optimiser records per
-    step, else drawn from the result's history. ``plot`` None: a new one, displayed here. Returns the ``RunResult``."""
+    """``optimiser.run(steps, **run_kwargs)`` with ``plot`` following it step by step (``LossPlot.watch``).
+    ``plot`` None: a new one, displayed here. Returns the ``RunResult``."""
     if plot is None:
         from IPython.display import display
 
         plot = LossPlot()
         display(plot.widget)
-    label = label or getattr(optimiser, "name", "run")
-    if callable(getattr(optimiser, "record", None)):
-        with plot.watch(optimiser, label):
-            return optimiser.run(steps, **run_kwargs)
-    result = optimiser.run(steps, **run_kwargs)
-    plot.update(result.history, label)
-    return result
+    with plot.watch(optimiser, label):
+        return optimiser.run(steps, **run_kwargs)
