@@ -76,7 +76,7 @@ class LossPlot:
         """Redraw after every ``every``-th history row ``optimiser`` produces while the block runs."""
         from fuse_edu.optim.base import SteppedRun
 
-        label = label or getattr(optimiser, "name", "run")
+        label = label or getattr(optimiser, "name", type(optimiser).__name__)
         if callable(getattr(optimiser, "record", None)) and hasattr(optimiser, "history"):
             hook, original, rows = "record", optimiser.record, None       # rows live in optimiser.history
 
