@@ -1,8 +1,8 @@
 """Execute notebooks in place and normalise their metadata, so the stored outputs nbval compares are fresh.
 
-Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: notebooks/[0-9]*.ipynb)
+Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: the walk-throughs, the report template, the assignments)
 
-Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there), sets the kernel to
+Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the kernel to
 ``python3`` and drops run-specific metadata (timings, widget state, stray kernelspecs), so a rerun
 changes a notebook only where its outputs changed.
 """
@@ -25,8 +25,9 @@ def normalise(nb: nbformat.NotebookNode) -> None:
         {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     )
     for index, cell in enumerate(nb.cells):
-        tags = cell.get("metadata", {}).get("tags", [])
-        cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
+        # tags carry papermill's `parameters` and nbval markers; `nbgrader` carries an assignment's grading
+        kept = {key: cell.get("metadata", {})[key] for key in ("tags", "nbgrader") if cell.get("metadata", {}).get(key)}
+        cell.metadata = nbformat.from_dict(kept)
         cell.id = f"cell-{index:02d}"
         for output in cell.get("outputs", []):
             output.get("metadata", {}).clear() if "metadata" in output else None
@@ -43,7 +44,8 @@ def execute(path: Path, timeout_s: int = 900) -> float:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(p) for p in argv] or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
+    paths = [Path(p) for p in argv] or [*sorted(Path("notebooks").glob("[0-9]*.ipynb")), Path("notebooks/report.ipynb"),
+                                        *sorted(Path("notebooks/assignments").glob("*.ipynb"))]
     for path in paths:
         print(f"{path}: executing ...", flush=True)
         print(f"{path}: {execute(path):.1f} s", flush=True)
