@@ -207,6 +207,23 @@ def test_toy_sentiment_that_cannot_be_built_names_the_rebuild_command(toy_shaped
         load_preset(spec)
 
 
+def test_another_model_s_weights_or_a_config_without_model_type_is_refused(toy_shaped_spec, tmp_path):
+    """transformers would fill the missing weights with random numbers and load "fine"."""
+    import shutil
+
+    lm_folder = tmp_path / "toy-lm"
+    shutil.copytree(toy_shaped_spec.lm.source, lm_folder)
+    spec = dataclasses.replace(toy_shaped_spec, lm=dataclasses.replace(toy_shaped_spec.lm, source=lm_folder))
+    load_preset(spec)  # the right weights load
+    shutil.copy(toy_shaped_spec.clip.source / "model.safetensors", lm_folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"model.safetensors does not fit its config: \d+ weights missing, "
+                                              r"\d+ unexpected .*rebuild it with: python -m fuse_edu.toyworld.train"):
+        load_preset(spec)
+    (lm_folder / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="config.json names no model_type"):
+        load_preset(spec)
+
+
 def _toy_missing() -> str:
     needed = [TOY_WEIGHTS / "toy-lm", TOY_WEIGHTS / "toy-clip", TOY_WEIGHTS.parent / "sentiment_model.py"]
     missing = [str(path) for path in needed if not path.exists()]

@@ -111,10 +111,13 @@ def check_checkpoint(folder: Path, rebuild: str) -> None:
         if not path.is_file():
             raise CheckpointError(f"checkpoint file {path} is missing; rebuild it with: {rebuild}")
     try:
-        json.loads((folder / "config.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(f"checkpoint file {folder / 'config.json'} is unreadable ({error}); "
                               f"rebuild it with: {rebuild}") from error
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise CheckpointError(f"checkpoint file {folder / 'config.json'} names no model_type, so it is not a "
+                              f"transformers config; rebuild it with: {rebuild}")
     try:
         with safe_open(str(folder / "model.safetensors"), framework="pt"):
             pass  # opening parses the header and checks it against the file's length
@@ -131,9 +134,32 @@ def _load(role: str, source: ModelSource, device: torch.device):
             raise CheckpointError(f"the {role} model could not be built ({type(error).__name__}: {error}); "
                                   f"rebuild it with: {source.rebuild}") from error
         return _WRAPPERS[role](model.to(dtype=torch.float32), load_tokenizer(source.tokenizer)).to(device)
-    if source.rebuild is not None:
-        check_checkpoint(Path(source.source), source.rebuild)
-    return _LOADERS[role](source.source, tokenizer=source.tokenizer, device=device)
+    if source.rebuild is None:
+        return _LOADERS[role](source.source, tokenizer=source.tokenizer, device=device)
+    check_checkpoint(Path(source.source), source.rebuild)
+    wrapper = _LOADERS[role](source.source, tokenizer=source.tokenizer, device=device)
+    check_weights_match(wrapper.model, Path(source.source) / "model.safetensors", source.rebuild)
+    return wrapper
+
+
+def check_weights_match(model: torch.nn.Module, weights_file: Path, rebuild: str) -> None:
+    """Every weight of ``model`` came from ``weights_file``, and the file held nothing else.
+
+    transformers fills weights a file lacks with random numbers and only logs it, so another model's
+    checkpoint (valid, but the wrong tensors) would load "fine" and caption nonsense. A weight tied to one
+    the file holds (the LM's output head shares the token table) counts as loaded.
+    """
+    with safe_open(str(weights_file), framework="pt") as handle:
+        in_file = set(handle.keys())
+    state = model.state_dict()
+    unexpected = sorted(in_file - set(state))
+    loaded_storage = {state[k].data_ptr() for k in in_file & set(state)}
+    missing = sorted(k for k in set(state) - in_file if state[k].data_ptr() not in loaded_storage)
+    if unexpected or missing:
+        example = (unexpected or missing)[:3]
+        raise CheckpointError(f"checkpoint file {weights_file} does not fit its config: {len(missing)} weights "
+                              f"missing, {len(unexpected)} unexpected (e.g. {', '.join(example)}); "
+                              f"rebuild it with: {rebuild}")
 
 
 def load_preset(name: str | PresetSpec = DEFAULT_PRESET, device: str | torch.device = "cpu") -> Preset:
