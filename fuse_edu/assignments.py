@@ -58,6 +58,8 @@ def read_assignment(path: str | Path):
     import nbformat
 
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path} does not exist")
     if not path.is_file() or path.suffix != ".ipynb":
         raise ValueError(f"{path} is not a notebook file (.ipynb)")
     try:

@@ -111,6 +111,33 @@ def scan_images(paths: list[str | Path]) -> ImageScan:
     return ImageScan(files, unreadable, skipped)
 
 
+def check_budget(method: str, budget: int | None, candidates: int) -> None:
+    """ValueError when ``budget`` cannot pay for one step of ``method`` with ``candidates`` per step, so the
+    command line refuses it in a second instead of after the models load. The optimisers check the same
+    (``fuse_edu.optim``); this mirrors their rule for the settings the caption commands pass: GCG and random
+    search score the initial caption plus the candidates, AutoDAN the candidates, PEZ one projection."""
+    if budget is None:
+        return
+    needed = {"gcg": candidates + 1, "random": candidates + 1, "autodan": candidates}.get(method, 1)
+    if budget < needed:
+        raise ValueError(f"budget {budget} is smaller than one {method} step, which needs {needed} evaluations "
+                         f"with {candidates} candidates per step")
+
+
+def check_prompt_fits(preset, prompt_length: int, prefix: str = "") -> None:
+    """ValueError unless BOS + prefix + a caption of ``prompt_length`` LM tokens + an end token fits the LM's
+    and CLIP's text positions (an opaque index error deep in the model otherwise). CLIP's count assumes one
+    CLIP token per LM token, which holds for the toy lexicon; a caption CLIP cuts finer than the LM can still
+    overflow CLIP near the limit (nothing truncates it)."""
+    prefix_tokens = len(preset.lm.tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+    for role in ("lm", "clip"):
+        limit = getattr(preset, role).max_positions
+        if limit is not None and prefix_tokens + prompt_length + 2 > limit:
+            raise ValueError(f"--prompt-length {prompt_length} does not fit the {preset.name} preset's {role}, which "
+                             f"reads {limit} tokens: with the prefix ({prefix_tokens} tokens), BOS and an end token, "
+                             f"use --prompt-length {max(1, limit - prefix_tokens - 2)} or less")
+
+
 def find_images(paths: list[str | Path]) -> list[Path]:
     """The image files ``scan_images`` finds; a missing path, an empty folder or an unreadable image is a
     ValueError naming it (for callers that want all or nothing; the command line uses ``scan_images``)."""
@@ -190,6 +217,7 @@ class Captioner:
         self.initial = None
         if self.settings.sentiment is not None:
             self.preset.sentiment.label_index(self.settings.sentiment)  # ValueError listing the labels, before any work
+        check_prompt_fits(self.preset, self.settings.prompt_length, self.settings.prefix)
         self.adapters = {"clip": fit_preset_adapter(self.preset, self.preset.clip)}
         if self.settings.sentiment is not None:
             self.adapters["sentiment"] = fit_preset_adapter(self.preset, self.preset.sentiment)

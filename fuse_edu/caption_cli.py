@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from fuse_edu.caption import IMAGE_SUFFIXES, CaptionSettings, Captioner, caption_files, scan_images
+from fuse_edu.caption import check_budget, IMAGE_SUFFIXES, CaptionSettings, Captioner, caption_files, scan_images
 from fuse_edu.optim import METHODS, STRATEGIES, check_weights
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
 
@@ -142,9 +142,7 @@ def _settings(args: argparse.Namespace) -> CaptionSettings:
     unknown = sorted(set(weights) - set(defaults.weights))
     if unknown:
         raise ValueError(f"unknown --weight name(s) {', '.join(unknown)}; accepted: {', '.join(defaults.weights)}")
-    if args.budget is not None and args.method in ("gcg", "random") and args.budget < args.candidates + 1:
-        raise ValueError(f"--budget {args.budget} is smaller than one step: the initial caption and "
-                         f"{args.candidates} candidates need {args.candidates + 1} evaluations")
+    check_budget(args.method, args.budget, args.candidates)
     patience = args.patience if args.patience is not None else (None if args.budget else defaults.patience)
     settings = CaptionSettings(
         method=args.method, strategy=args.strategy, steps=args.steps, budget=args.budget, patience=patience or None,

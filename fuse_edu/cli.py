@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # a path that cannot be read or written is bad input, not a crash
         print(f"fuse-edu: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fuse_edu.caption_cli import check_writable
 from fuse_edu.render import REPO_NOTEBOOKS
 
 TEMPLATE = REPO_NOTEBOOKS / "report.ipynb"
@@ -104,9 +105,13 @@ def resolve_parameters(pairs: list[tuple[str, str]], declared: dict[str, object]
 
 def check_values(parameters: dict[str, object]) -> None:
     """Names and numbers the template would only refuse after its kernel and models have started: a preset,
-    method or strategy that does not exist, a negative STEPS or SEED, a BUDGET below 1."""
+    method or strategy that does not exist, a negative STEPS or SEED, a BUDGET below one step, a SENTIMENT
+    label the toy world does not have, a DEVICE this machine lacks."""
+    from fuse_edu.caption import CaptionSettings, check_budget
     from fuse_edu.caption_cli import PRESET_NAMES
     from fuse_edu.optim import METHODS, STRATEGIES
+    from fuse_edu.runtime import pick_device
+    from fuse_edu.toyworld import SENTIMENTS
 
     for name, accepted in (("PRESET", PRESET_NAMES), ("METHOD", tuple(METHODS)), ("STRATEGY", tuple(STRATEGIES))):
         value = parameters.get(name)
@@ -116,6 +121,17 @@ def check_values(parameters: dict[str, object]) -> None:
         value = parameters.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    sentiment = parameters.get("SENTIMENT")
+    if sentiment not in (None, "", *SENTIMENTS):
+        raise ValueError(f"SENTIMENT {sentiment!r} is not one of {', '.join(SENTIMENTS)} (or None for plain captions)")
+    if parameters.get("DEVICE") is not None:
+        try:
+            pick_device(parameters["DEVICE"])
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"DEVICE: {error}") from None
+    if parameters.get("BUDGET") is not None:
+        check_budget(parameters.get("METHOD") or CaptionSettings().method, parameters["BUDGET"],
+                     CaptionSettings().candidates_per_step)
 
 
 # ---------------------------------------------------------------------- the run
@@ -248,6 +264,11 @@ def run_report(args: argparse.Namespace) -> int:
 
     if Path(args.out).suffix.lower() != ".html":
         return _fail(f"--out must end in .html, got {args.out!r}", EXIT_BAD_INPUT)
+    try:
+        check_writable(Path(args.out))                       # before a kernel starts, as `caption` does
+        check_writable(Path(args.out).with_suffix(".ipynb"))  # the executed notebook is kept beside the HTML
+    except OSError as error:
+        return _fail(f"cannot write --out {args.out}: {error}", EXIT_BAD_INPUT)
     try:
         declared = declared_parameters(args.template)
         parameters = resolve_parameters([tuple(p) for p in args.parameter], declared)

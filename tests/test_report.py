@@ -62,10 +62,19 @@ def test_undeclared_parameter_is_refused_with_the_declared_list(scenes, capsys):
 def test_values_the_template_would_refuse_are_refused_before_it_starts(scenes, capsys):
     for name, value, message in (("METHOD", "nope", "METHOD 'nope' is not one of gcg, autodan, pez, random"),
                                  ("STEPS", "-1", "STEPS must be an integer >= 0"),
-                                 ("BUDGET", "0", "BUDGET must be an integer >= 1")):
+                                 ("BUDGET", "0", "BUDGET must be an integer >= 1"),
+                                 ("BUDGET", "5", "budget 5 is smaller than one gcg step"),
+                                 ("SENTIMENT", "happy", "SENTIMENT 'happy' is not one of positive, negative"),
+                                 ("DEVICE", "tpu", "DEVICE: ")):
         assert main(["report", str(scenes), "--out", str(scenes / "r.html"), "-p", name, value]) == 2
         assert message in capsys.readouterr().err
     assert not (scenes / "r.html").exists()
+
+
+def test_unwritable_out_is_refused_before_the_template_runs(scenes, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    assert main(["report", str(scenes), "--out", str(tmp_path / "a_file" / "r.html")]) == 2
+    assert "cannot write --out" in capsys.readouterr().err
 
 
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path, capsys):

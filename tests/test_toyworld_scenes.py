@@ -175,6 +175,13 @@ def test_cli_refuses_non_positive_n(tmp_path, capsys, n):
     assert not (tmp_path / "x").exists(), "nothing is written for a refused request"
 
 
+def test_cli_out_that_cannot_be_a_folder_is_a_message_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    assert main(["toyworld", "render", "--n", "1", "--out", str(tmp_path / "a_file")]) == 2
+    err = capsys.readouterr().err
+    assert "fuse-edu: error:" in err and "a_file" in err and "Traceback" not in err
+
+
 def test_bad_records_are_refused_with_accepted_values():
     with pytest.raises(ValueError, match="accepted: red, orange"):
         SceneObject("square", "grey", "small", 0.5, 0.5)

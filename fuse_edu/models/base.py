@@ -105,6 +105,13 @@ class FrozenModel:
     def device(self) -> torch.device:
         return self.embedding_table.device
 
+    @property
+    def max_positions(self) -> int | None:
+        """The most tokens the (text) model reads at once, special tokens included, from its config; None if
+        the config does not say (GPT-2 calls it n_positions, most others max_position_embeddings)."""
+        config = getattr(self.model.config, "text_config", None) or self.model.config
+        return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
     def to(self, device: str | torch.device) -> "FrozenModel":
         self.model.to(resolve_device(device))
         return self
