@@ -1,6 +1,9 @@
 """Benchmark an optimiser step: GCG and AutoDAN steps/s and candidates/s, paper-shaped models and the toy preset.
 
-Run: python benchmarks/gpu_step.py [--device auto|cpu|cuda] [--quick] [--json OUT.json]
+Run: python benchmarks/gpu_step.py [--device auto|cpu|cuda] [--quick] [--threads N] [--json OUT.json]
+
+On a CPU that other work shares, pass ``--threads 1``: two torch threads on two busy cores ran the
+paper-shaped steps about 5x slower than one thread (measured with --quick, load average 6-9).
 
 What one configuration measures. The captioning objective (``build_objective``: LM fluency per word with
 the end of text scored, plus CLIP ``1 - cos`` toward one toy scene through a FUSE adapter) and one method:
