@@ -15,10 +15,14 @@ Seeds. The toy models trained on scenes and captions of seeds 0 and 1 (``toyworl
 their training report uses EVAL_SEED 1_000_003. Settings here were chosen on DEV_SEED's scenes only; the
 held-out scenes (HELDOUT_SEED, the default ``--seed``) are run once with them. Method seed: ``--method-seed``.
 
-Run (single-threaded; about 15 min for 50 scenes x 3 methods on one free core):
+Budgets: the headline ``--budget`` (257) fills ``budget``, ``methods``, ``claim``, ``paired`` and
+``per_scene`` of the JSON; ``--also-budgets`` (129, 513) repeats the comparison, summarised in
+``by_budget`` (every budget, the headline included) with their captions in ``per_scene_by_budget``.
+
+Run (single-threaded; 26 min for 50 scenes x 3 methods x 3 budgets on the shared 2-core machine):
     python benchmarks/heldout_captioning.py                              # held out: writes results/
     python benchmarks/heldout_captioning.py --seed 4242 --n 12 --out /tmp/dev.json   # dev (DEV_SEED)
-    python benchmarks/heldout_captioning.py --seed 4242 --option autodan.refine_steps=0 --out /tmp/x.json
+    python benchmarks/heldout_captioning.py --seed 4242 --option autodan.beam_width=4 --out /tmp/x.json
 """
 
 from __future__ import annotations
