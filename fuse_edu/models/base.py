@@ -67,9 +67,16 @@ def resolve_tokenizer(tokenizer: PreTrainedTokenizerBase | str | Path | None, na
 
 
 def check_right_padded(attention_mask: torch.Tensor) -> None:
-    """Refuse a mask with a 0 before a 1 in some row: see the module docstring for why."""
+    """Refuse a mask with a 0 before a 1 in some row: see the module docstring for why.
+
+    Checked for CPU tensors only. On a GPU each ``if tensor.any()`` waits for the device, and this runs on
+    every forward inside the optimisers' inner loops; the masks those build (``Frame``, ``pad_right``) are
+    right-padded by construction, and the CPU tests check them here.
+    """
     if attention_mask.ndim != 2:
         raise ValueError(f"attention_mask must have shape (B, T), got {tuple(attention_mask.shape)}")
+    if attention_mask.device.type != "cpu":
+        return
     mask = attention_mask.long()  # (B, T)
     if (mask[:, 1:] > mask[:, :-1]).any():
         raise ValueError("attention_mask must be right-padded (each row: ones, then zeros); got a 0 before a 1")
