@@ -4,8 +4,10 @@
     python -m fuse_edu.toyworld.train --only clip      # one of them
     python -m fuse_edu.toyworld.train --lm-steps 200 --clip-steps 200 --out /tmp/toy   # a quick try
 
-Everything is seeded and runs a fixed number of steps, so a rerun on the same software reproduces the
-weights. Each model is written to a temporary directory beside its target and renamed into place, so a
+Everything is seeded and runs a fixed number of steps, so a rerun on the same software with the same
+``--threads`` reproduces the weights. Another thread count sums in another order and drifts: measured on 2
+idle cores, ``--threads 2`` took 9 min 55 s in all, but its CLIP scored 86.5% colour+shape on the held-out
+scenes against 92.3% for the shipped ``--threads 1`` run (the LM: perplexity 4.4348 against 4.4361). Each model is written to a temporary directory beside its target and renamed into place, so a
 reader (or an interrupted run) never sees half a checkpoint. Only ``config.json`` and
 ``model.safetensors`` (plus the image preprocessor's config for CLIP) are written: tokenizers come from
 ``fuse_edu.text.load_tokenizer``. The reported quality numbers are measured on the *saved* float16
