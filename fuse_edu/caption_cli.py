@@ -43,7 +43,8 @@ exit status: 0 done, 1 a model or method failed to load or run, 2 bad arguments 
 (nothing captioned), 3 done but some images could not be read (see their error column), 130 interrupted"""
 
 
-def _int_at_least(minimum: int):
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, else argparse's one-line error and exit 2 (no traceback)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -88,22 +89,22 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=tuple(METHODS), default=d.method, help=f"optimiser (default: {d.method})")
     p.add_argument("--strategy", choices=tuple(STRATEGIES), default=None,
                    help="search strategy, for methods that take one (default: the method's own)")
-    p.add_argument("--steps", type=_int_at_least(0), default=d.steps, help=f"optimiser steps per image (default: {d.steps})")
-    p.add_argument("--budget", type=_int_at_least(1), default=None,
+    p.add_argument("--steps", type=int_at_least(0), default=d.steps, help=f"optimiser steps per image (default: {d.steps})")
+    p.add_argument("--budget", type=int_at_least(1), default=None,
                    help="cap on exact candidate evaluations per image, to compare methods at equal cost "
                         "(turns off --patience unless it is given)")
-    p.add_argument("--patience", type=_int_at_least(0), default=None,
+    p.add_argument("--patience", type=int_at_least(0), default=None,
                    help=f"stop after this many steps without a better caption; 0: never (default: {d.patience})")
-    p.add_argument("--prompt-length", type=_int_at_least(1), default=d.prompt_length,
+    p.add_argument("--prompt-length", type=int_at_least(1), default=d.prompt_length,
                    help=f"caption length in LM tokens (default: {d.prompt_length})")
     p.add_argument("--fixed-length", action="store_true",
                    help="every caption uses exactly --prompt-length tokens (default: up to that many)")
     p.add_argument("--allowed", choices=("auto", "word", "lower", "alpha", "pieces", "all"), default=d.allowed,
                    help="which LM tokens a caption may use (default: auto: the toy lexicon for the toy preset, "
                         "else pieces: lower-case words and word pieces)")
-    p.add_argument("--candidates", type=_int_at_least(1), default=d.candidates_per_step,
+    p.add_argument("--candidates", type=int_at_least(1), default=d.candidates_per_step,
                    help=f"candidates scored per step (default: {d.candidates_per_step})")
-    p.add_argument("--topk", type=_int_at_least(1), default=d.topk, help=f"GCG: swaps per position (default: {d.topk})")
+    p.add_argument("--topk", type=int_at_least(1), default=d.topk, help=f"GCG: swaps per position (default: {d.topk})")
     p.add_argument("--prefix", default=d.prefix, help="text before the caption, read by the LM and CLIP (default: none)")
     p.add_argument("--init-text", default=None, help="first words of the initial caption (default: the LM's own)")
     p.add_argument("--sentiment", choices=SENTIMENT_LABELS, default=None,
@@ -114,7 +115,7 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
                         f"(default: {d.weights['sentiment']})")
     p.add_argument("--weight", type=_weight, action="append", default=[], metavar="NAME=VALUE",
                    help=f"objective weight, repeatable; names lm, clip, sentiment (default: {d.weights})")
-    p.add_argument("--seed", type=_int_at_least(0), default=d.seed, help=f"random seed (default: {d.seed})")
+    p.add_argument("--seed", type=int_at_least(0), default=d.seed, help=f"random seed (default: {d.seed})")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="auto (CUDA if present, else CPU), cpu, cuda, mps (default: auto)")
     p.add_argument("--out", default=None, help="write rows to FILE.csv or FILE.json (default: print only)")

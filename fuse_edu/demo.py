@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fuse_edu.caption import CaptionSettings, Captioner, caption_files, scan_images
 from fuse_edu.caption_cli import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED,
-                                  SENTIMENT_LABELS, RowWriter, check_writable)
+                                  SENTIMENT_LABELS, RowWriter, check_writable, int_at_least)
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
 
 DEFAULT_SCENES = 4
@@ -55,22 +55,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_demo)
 
 
-def _positive(text: str) -> int:
-    return _at_least(text, 1)
-
-
-def _non_negative(text: str) -> int:
-    return _at_least(text, 0)
-
-
-def _at_least(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-    return value
+_positive, _non_negative = int_at_least(1), int_at_least(0)  # argparse types shared with `fuse-edu caption`
 
 
 def _fail(message: str, code: int) -> int:

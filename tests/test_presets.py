@@ -18,44 +18,14 @@ from PIL import Image
 from transformers import (
     CLIPConfig, CLIPModel, DistilBertConfig, DistilBertForSequenceClassification, GPT2Config, GPT2LMHeadModel,
 )
-from transformers.initialization import no_init_weights
 
 from fuse_edu import hub
 from fuse_edu.models import (
     PRESETS, CheckpointError, ModelSource, check_checkpoint, load_causal_lm, load_dual_encoder, load_preset,
     load_sequence_classifier,
 )
+from fuse_edu.models.paper_shapes import CLIP_VIT_B32, DISTILBERT_SST2, GPT2_MEDIUM, random_model
 from fuse_edu.models.presets import TOY_WEIGHTS
-
-GPT2_MEDIUM = GPT2Config(n_layer=24, n_embd=1024, n_head=16, n_positions=1024, vocab_size=50257)
-CLIP_VIT_B32 = CLIPConfig(
-    # eos_token_id 2 is what openai/clip-vit-base-patch32's config really says (the pre-PR #24773 placeholder)
-    text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
-                     vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=2, pad_token_id=1),
-    vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                       patch_size=32, image_size=224),
-    projection_dim=512,
-)
-DISTILBERT_SST2 = DistilBertConfig(dim=768, hidden_dim=3072, n_layers=6, n_heads=12, vocab_size=30522,
-                                   id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
-
-
-def random_model(model_class, config, seed=0):
-    """A randomly initialised model, fast: transformers' own init takes 16 s for gpt2-medium on 2 cores.
-
-    Uniform matrices, unit norm scales and zero biases are enough for finite, non-zero gradients.
-    """
-    with no_init_weights():
-        model = model_class(config)
-    model.tie_weights()
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.ndim >= 2:
-                parameter.uniform_(-0.02, 0.02, generator=generator)
-            else:
-                parameter.fill_(1.0 if name.endswith("weight") else 0.0)
-    return model
 
 
 @pytest.fixture(scope="module")
