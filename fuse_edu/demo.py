@@ -23,6 +23,7 @@ from fuse_edu.caption import CaptionSettings, Captioner, caption_files, scan_ima
 from fuse_edu.caption_cli import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED,
                                   SENTIMENT_LABELS, RowWriter, check_writable, int_at_least)
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
+from fuse_edu.toyworld import Scene  # Pillow only: no torch, no transformers
 
 DEFAULT_SCENES = 4
 
@@ -113,7 +114,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if any(row["error"] for row in rows) else 0
 
 
-def render_scenes(folder: Path, n: int, seed: int) -> dict[Path, "Scene"]:
+def render_scenes(folder: Path, n: int, seed: int) -> dict[Path, Scene]:
     """``n`` single-object toy scenes as PNGs in ``folder`` (beside their ``captions.csv``): each file's scene."""
     import csv
 

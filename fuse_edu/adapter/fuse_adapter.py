@@ -18,7 +18,6 @@ log says why.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import time
