@@ -354,6 +354,13 @@ def test_same_seed_same_run(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
+def test_callback_receives_each_history_row_as_it_is_made(name):
+    seen = []
+    result = METHODS[name](ToyObjective(), seed=3).run(6, callback=seen.append)
+    assert seen == result.history and len(seen) == result.steps
+
+
+@pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("cap", [19, 40, 101])
 def test_budget_is_never_exceeded_and_counts_every_exact_evaluation(name, cap):
     objective = ToyObjective()

@@ -123,12 +123,10 @@ def test_loss_plot_follows_a_running_optimiser_step_by_step():
     search, plot = _search(), LossPlot()
     drawn = []
     plot.image.observe(lambda change: drawn.append(change["new"]), names="value")
-    with plot.watch(search, label="random"):
-        result = search.run(6)
+    result = search.run(6, callback=plot.follow("random"))
     assert len(result.history) == 7                       # the initial prompt, then one row per step
-    assert len(drawn) >= len(result.history)              # one redraw per recorded row, and one at the end
+    assert len(drawn) == len(result.history)              # one redraw per row, as it was made
     assert plot.runs["random"] == result.history
-    assert "record" not in vars(search)                   # the hook is gone after the block
     assert f"best loss {result.best_loss:.4f}" in plot.status.value
 
 
@@ -143,9 +141,12 @@ def test_run_with_plot_and_the_every_option():
 def test_loss_plot_refuses_what_it_cannot_follow():
     with pytest.raises(ValueError, match="x must be one of"):
         LossPlot(x="seconds")
+    class NoCallback:
+        def run(self, steps):
+            return []
+
     with pytest.raises(TypeError, match="plot.update"):
-        with LossPlot().watch(object()):
-            pass
+        run_with_plot(NoCallback(), 1, LossPlot())
 
 
 class CountDown(SteppedRun):
@@ -162,8 +163,8 @@ class CountDown(SteppedRun):
         self.budget.spend(4)
         return {"step": self.steps_done, "best_loss": self.loss, "evaluations": self.budget.spent}
 
-    def run(self, steps: int) -> list[dict]:
-        return self._loop(steps, steps, self.name, cost=lambda: 4)[0]
+    def run(self, steps: int, callback=None) -> list[dict]:
+        return self._loop(steps, steps, self.name, cost=lambda: 4, callback=callback)[0]
 
 
 def test_loss_plot_follows_a_stepped_run_through_its_step():
@@ -172,4 +173,4 @@ def test_loss_plot_follows_a_stepped_run_through_its_step():
     plot.image.observe(lambda change: drawn.append(change["new"]), names="value")
     history = run_with_plot(optimiser, 4, plot)
     assert len(history) == 4 and len(drawn) >= 4 and plot.runs["countdown"] == history
-    assert "step" not in vars(optimiser) and "best loss 1.0000" in plot.status.value
+    assert "best loss 1.0000" in plot.status.value

@@ -176,16 +176,17 @@ class AutoDAN(SteppedRun):
 
     # ---- the run loop ----------------------------------------------------------------------------------
 
-    def run(self, steps: int | None = None) -> RunResult:
+    def run(self, steps: int | None = None, callback=None) -> RunResult:
         """Grow until the strategy finishes, ``steps`` steps are done, or the next step would overspend the budget.
 
         A step appends one token (greedy, beam) or expands the cheapest queued prompts (ucs), so
         ``steps=None`` means as many as the search needs: ``prompt_length`` for greedy and beam.
+        ``callback(row)``, if given, receives each step's history row as it is made.
         """
         if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
             raise ValueError(f"steps must be a positive int or None, got {steps!r}")
         self.reset()
         total = steps if steps is not None else (self.max_length if self.strategy.name != "ucs" else None)
         history, clock = self._loop(steps, total, f"autodan-{self.strategy.name}", self.step_cost,
-                                    lambda: self.strategy.finished)
+                                    lambda: self.strategy.finished, callback)
         return self._result(history[-1]["length"], history, clock)

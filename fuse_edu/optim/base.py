@@ -78,9 +78,11 @@ class SteppedRun:
     """
 
     def _loop(self, steps: int | None, total: int | None, desc: str, cost: Callable[[], int],
-              finished: Callable[[], bool] = lambda: False) -> tuple[list[dict], Stopwatch]:
+              finished: Callable[[], bool] = lambda: False,
+              callback: Callable[[dict], None] | None = None) -> tuple[list[dict], Stopwatch]:
         """Step until ``finished()``, ``steps`` steps are done, or the next step's ``cost()`` would overspend
-        the budget. One history row a step, with ``seconds`` since the loop began; a tqdm bar on stderr."""
+        the budget. One history row a step, with ``seconds`` since the loop began, handed to ``callback`` as
+        it is made (a live plot: ``fuse_edu.widgets.LossPlot``); a tqdm bar on stderr."""
         clock, history = Stopwatch(), []
         with tqdm(total=total, desc=desc, file=sys.stderr, disable=not self.progress, leave=False) as bar:
             while not finished() and (steps is None or self.steps_done < steps):
@@ -89,6 +91,8 @@ class SteppedRun:
                 row = self.step()
                 row["seconds"] = clock.seconds
                 history.append(row)
+                if callback is not None:
+                    callback(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['best_loss']:.3f}", evals=row["evaluations"])
         return history, clock

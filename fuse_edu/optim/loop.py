@@ -192,22 +192,27 @@ class CandidateSearch:
                              "evaluations": self.budget.spent, "seconds": self.clock.seconds})
         return best
 
-    def run(self, steps: int, patience: int | None = None) -> RunResult:
+    def run(self, steps: int, patience: int | None = None, callback=None) -> RunResult:
         """Up to ``steps`` steps from the initial prompt, fewer if the budget runs out first, or, with
         ``patience``, once that many steps in a row have not lowered the best loss (read from the
-        history row each step records anyway: no extra sync)."""
+        history row each step records anyway: no extra sync). ``callback(row)``, if given, receives each
+        history row (the initial prompt's, then one a step) as it is made."""
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
             raise ValueError(f"steps must be a non-negative int, got {steps!r}")
         if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
             raise ValueError(f"patience must be a positive int or None, got {patience!r}")
         self.reset()
         best, since_better = self.record(self.best_loss), 0
+        if callback is not None:
+            callback(self.history[-1])
         bar = tqdm(range(steps), desc=self.name, unit="step", file=sys.stderr, disable=not self.progress,
                    leave=False)
         for _ in bar:
             if not self.budget.allows(self.candidates_per_step):
                 break
             loss = self.record(self.step())
+            if callback is not None:
+                callback(self.history[-1])
             since_better = 0 if loss < best else since_better + 1
             best = min(best, loss)
             bar.set_postfix(loss=f"{best:.3f}")

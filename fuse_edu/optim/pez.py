@@ -139,10 +139,11 @@ class PEZ(SteppedRun):
         return {"step": self.steps_done, "best_loss": values[0], "step_loss": values[1],
                 "evaluations": self.budget.spent}
 
-    def run(self, steps: int = 100) -> RunResult:
-        """``steps`` PEZ steps, fewer if the next one would overspend the budget."""
+    def run(self, steps: int = 100, callback=None) -> RunResult:
+        """``steps`` PEZ steps, fewer if the next one would overspend the budget; ``callback(row)``, if given,
+        receives each step's history row as it is made."""
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
         self.reset()
-        history, clock = self._loop(steps, steps, "pez", lambda: self.restarts)
+        history, clock = self._loop(steps, steps, "pez", lambda: self.restarts, callback=callback)
         return self._result(self.prompt_length, history, clock)

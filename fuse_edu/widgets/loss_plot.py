@@ -4,18 +4,14 @@ The picture is a PNG in an ``ipywidgets.Image`` (drawn with matplotlib's Agg can
 works headless and leaves the notebook's backend alone); a line of text above it says where each run
 stands. ``update(history, label)`` redraws from a ``RunResult.history``-style list of rows.
 
-Live updates: the optimisers take no callback, but each produces one history row per step through a
-method of its own: ``record`` for GCG and random search (``fuse_edu.optim.loop.CandidateSearch``), ``step``
-for AutoDAN and PEZ (``fuse_edu.optim.base.SteppedRun``, whose ``step`` returns the row). ``watch`` wraps
-that method on the one optimiser instance for the length of a ``with`` block, so the plot redraws as the
-rows arrive and the step loop itself stays the package's. (A ``run(steps, callback=...)`` taking each
-history row would make this hook unnecessary.)
+Live updates: every optimiser's ``run`` takes ``callback``, called with each history row as it is made;
+``follow(label)`` is such a callback, and ``run_with_plot`` wires one up.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
+import inspect
 import io
 
 import ipywidgets as widgets
@@ -24,7 +20,7 @@ X_KEYS = ("evaluations", "step")
 
 
 class LossPlot:
-    """``plot.widget`` shows it; ``plot.update(history, label)`` or ``with plot.watch(optimiser): ...`` feed it."""
+    """``plot.widget`` shows it; ``plot.update(history, label)`` or ``optimiser.run(steps, callback=plot.follow(label))`` feed it."""
 
     def __init__(self, title: str = "best loss so far", x: str = "evaluations", size: tuple[float, float] = (6, 3.2),
                  every: int = 1):
@@ -71,51 +67,33 @@ class LossPlot:
         figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
-    @contextlib.contextmanager
-    def watch(self, optimiser, label: str | None = None):
-        """Redraw after every ``every``-th history row ``optimiser`` produces while the block runs."""
-        from fuse_edu.optim.base import SteppedRun
+    def follow(self, label: str = "run"):
+        """A ``callback`` for an optimiser's ``run``: each history row it hands over joins the line ``label``,
+        and the plot redraws every ``every`` rows. ``optimiser.run(steps, callback=plot.follow("gcg"))``."""
+        rows: list[dict] = []
+        self.runs[label] = rows
 
-        label = label or getattr(optimiser, "name", type(optimiser).__name__)
-        if callable(getattr(optimiser, "record", None)) and hasattr(optimiser, "history"):
-            hook, original, rows = "record", optimiser.record, None       # rows live in optimiser.history
-
-            def hooked(step_loss):
-                best = original(step_loss)
-                self._step_drawn(optimiser.history, label)
-                return best
-        elif isinstance(optimiser, SteppedRun):
-            hook, original, rows = "step", optimiser.step, []             # step() returns its row
-
-            def hooked():
-                row = original()
-                rows.append(row)
-                self._step_drawn(rows, label)
-                return row
-        else:
-            raise TypeError(f"{type(optimiser).__name__} produces no history row per step; plot its result "
-                            f"after the run instead: plot.update(result.history)")
-        setattr(optimiser, hook, hooked)  # an instance attribute: shadows the class's method for this optimiser only
-        try:
-            yield self
-        finally:
-            delattr(optimiser, hook)
-            rows = optimiser.history if rows is None else rows
-            if rows:
+        def callback(row: dict) -> None:
+            rows.append(dict(row))
+            if len(rows) % self.every == 0:
                 self.update(rows, label)
-
-    def _step_drawn(self, rows: list[dict], label: str) -> None:
-        if len(rows) % self.every == 0:
-            self.update(rows, label)
+        return callback
 
 
 def run_with_plot(optimiser, steps: int, plot: LossPlot | None = None, label: str | None = None, **run_kwargs):
-    """``optimiser.run(steps, **run_kwargs)`` with ``plot`` following it step by step (``LossPlot.watch``).
-    ``plot`` None: a new one, displayed here. Returns the ``RunResult``."""
+    """``optimiser.run(steps, callback=..., **run_kwargs)`` with ``plot`` following it row by row, then drawn
+    once more from the finished history. ``plot`` None: a new one, displayed here. Returns what ``run`` returns."""
+    if "callback" not in inspect.signature(optimiser.run).parameters:
+        raise TypeError(f"{type(optimiser).__name__}.run takes no callback, so it cannot be followed live; plot "
+                        f"its result after the run instead: plot.update(result.history)")
     if plot is None:
         from IPython.display import display
 
         plot = LossPlot()
         display(plot.widget)
-    with plot.watch(optimiser, label):
-        return optimiser.run(steps, **run_kwargs)
+    label = label or getattr(optimiser, "name", type(optimiser).__name__)
+    result = optimiser.run(steps, callback=plot.follow(label), **run_kwargs)
+    history = getattr(result, "history", result)
+    if history:
+        plot.update(history, label)
+    return result
