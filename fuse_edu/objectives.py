@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from fuse_edu.adapter import FuseAdapter, FuseTranslator
 from fuse_edu.framing import Frame
 from fuse_edu.models import CausalLM
-from fuse_edu.models.base import FrozenModel
+from fuse_edu.models.base import FrozenModel, pad_right
 from fuse_edu.optim.base import check_weights
 from fuse_edu.terms import ClassifierTerm, CLIPTerm, LMTerm, Term, start_id  # noqa: F401  (re-exported)
 
@@ -155,13 +155,9 @@ class Objective:
         """The translator's forward without its backward plan: re-tokenize the decoded prompts, look up.
         Re-tokenizing text has no device version; the one host transfer per batch is the decoding."""
         rows = model.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        width = max(1, max(map(len, rows)))   # a prompt that re-tokenizes to nothing keeps a masked slot
-        term_ids = torch.zeros(len(rows), width, dtype=torch.long)                     # (B, T_B)
-        term_mask = torch.zeros(len(rows), width, dtype=torch.long)                    # (B, T_B)
-        for b, row in enumerate(rows):                                                 # bookkeeping, CPU
-            term_ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
-            term_mask[b, :len(row)] = 1
-        term_ids, term_mask = term_ids.to(self.device), term_mask.to(self.device)
+        # a prompt that re-tokenizes to nothing keeps a masked slot
+        padded = pad_right(rows, pad_id=0, device=self.device, allow_empty=True)
+        term_ids, term_mask = padded["input_ids"], padded["attention_mask"]            # (B, T_B) each
         table = model.embedding_table
         term_embeds = table[term_ids.to(table.device)].to(self.device)                 # (B, T_B, d_B)
         return term_ids, term_embeds * term_mask.unsqueeze(-1).to(term_embeds.dtype), term_mask

@@ -31,6 +31,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from fuse_edu.adapter.fuse_adapter import FuseAdapter
+from fuse_edu.models.base import pad_right
 from fuse_edu.text.alignment import token_owners, word_spans
 
 log = logging.getLogger(__name__)
@@ -149,13 +150,9 @@ class FuseTranslator:
         texts = self.texts(src_ids, src_mask)
         encoded = self.dst_tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
         dst_ids = [list(ids) for ids in encoded["input_ids"]]
-        width = max(1, max(map(len, dst_ids)))
-        ids = torch.zeros(len(texts), width, dtype=torch.long)                 # (B, T_B)
-        mask = torch.zeros(len(texts), width, dtype=torch.long)                # (B, T_B)
-        for b, row in enumerate(dst_ids):                                      # bookkeeping, CPU
-            ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[b, :len(row)] = 1
-        plan = self.plan(texts, src_ids, src_mask, encoded["offset_mapping"], width).to(src_embeds.device)
+        padded = pad_right(dst_ids, pad_id=0, allow_empty=True)               # a prompt may give no B tokens
+        ids, mask = padded["input_ids"], padded["attention_mask"]              # (B, T_B) each, CPU
+        plan = self.plan(texts, src_ids, src_mask, encoded["offset_mapping"], ids.shape[1]).to(src_embeds.device)
         dst_exact = self.dst_table[ids.to(self.dst_table.device)].to(src_embeds.device)  # (B, T_B, d_B)
         dst_exact = dst_exact * mask.to(src_embeds.device).unsqueeze(-1).to(dst_exact.dtype)
         out = _FuseGradient.apply(src_embeds, dst_exact, plan, self.adapter)

@@ -143,14 +143,18 @@ class FrozenModel:
         return pad_right(ids, self.tokenizer.pad_token_id or 0, self.device)
 
 
-def pad_right(rows: list[list[int]], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Lists of ids of different lengths -> ``input_ids`` and ``attention_mask``, (B, T) each."""
-    if not rows or min(len(r) for r in rows) == 0:
+def pad_right(rows: list[list[int]], pad_id: int, device: torch.device | str = "cpu",
+              allow_empty: bool = False) -> dict[str, torch.Tensor]:
+    """Lists of ids of different lengths -> ``input_ids`` and ``attention_mask``, (B, T) each, right-padded.
+
+    One scatter for the whole batch, no loop per row. An empty row is an error unless ``allow_empty`` (a
+    re-tokenized prompt may give no tokens: it keeps one masked slot, T >= 1).
+    """
+    if not rows or (not allow_empty and min(len(r) for r in rows) == 0):
         raise ValueError("cannot pad an empty batch or an empty sequence; every text must give at least one token")
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (B, T)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
-    for b, row in enumerate(rows):
-        input_ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-        attention_mask[b, : len(row)] = 1
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)                     # (B,)
+    width = max(1, int(lengths.max()))
+    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()            # (B, T)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)                # (B, T)
+    input_ids[attention_mask.bool()] = torch.tensor([t for r in rows for t in r], dtype=torch.long)
     return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fuse_edu.models.base import pad_right
+
 
 @dataclass(frozen=True)
 class WordTable:
@@ -41,10 +43,7 @@ class WordTable:
         rows = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
         if any(not r for r in rows):
             raise ValueError(f"words that give no tokens: {[w for w, r in zip(words, rows) if not r][:5]}")
-        K = max(map(len, rows))
-        ids = torch.zeros(len(rows), K, dtype=torch.long)
-        for i, row in enumerate(rows):                                                 # set-up, CPU
-            ids[i, :len(row)] = torch.tensor(row)
+        ids = pad_right(rows, pad_id=0)["input_ids"]                                   # (W, K), set-up, CPU
         size = size or len(tokenizer)
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         starts = torch.zeros(size, dtype=torch.bool)

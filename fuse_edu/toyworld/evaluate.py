@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fuse_edu.models.base import pad_right
 from fuse_edu.toyworld.captions import candidate_captions
 from fuse_edu.toyworld.scenes import COLORS, SHAPES, SIZES, Scene, render_scene
 
@@ -114,12 +115,8 @@ def lm_batch(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Te
     (-100 on padding and on the first position, which nothing predicts)."""
     eos = tokenizer.eos_token_id
     ids = [[eos, *row, eos][:max_length] for row in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    width = max(len(row) for row in ids)
-    input_ids = torch.full((len(ids), width), eos, dtype=torch.long)  # (B, T)
-    attention_mask = torch.zeros((len(ids), width), dtype=torch.long)  # (B, T)
-    for i, row in enumerate(ids):
-        input_ids[i, :len(row)] = torch.tensor(row)
-        attention_mask[i, :len(row)] = 1
+    padded = pad_right(ids, pad_id=eos)
+    input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]       # (B, T) each
     labels = input_ids.masked_fill(attention_mask == 0, -100)          # (B, T)
     labels[:, 0] = -100
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

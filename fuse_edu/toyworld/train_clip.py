@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel
 
+from fuse_edu.models.base import pad_right
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
 from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption
@@ -101,17 +102,6 @@ def _lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id lists: ``input_ids`` and ``attention_mask``, both (N, L)."""
-    width = max(len(x) for x in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (N, L)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)    # (N, L)
-    for i, x in enumerate(rows):
-        input_ids[i, :len(x)] = torch.tensor(x)
-        attention_mask[i, :len(x)] = 1
-    return input_ids, attention_mask
-
-
 def train_clip(steps: int = 2000, batch_size: int = 64, seed: int = 0, lr: float = 2e-3,
                pool_size: int = 8_000, progress: bool = True) -> tuple[CLIPModel, object]:
     """Train and return ``(model, tokenizer)``; the model is float32, in eval mode."""
@@ -146,7 +136,8 @@ def train_clip(steps: int = 2000, batch_size: int = 64, seed: int = 0, lr: float
         rows = torch.randint(0, pool_size, (batch_size,), generator=generator)  # (B,)
         texts = [canonical[i] if choice_rng.random() < CANONICAL_SHARE else choice_rng.choice(variants[i])
                  for i in rows.tolist()]
-        input_ids, attention_mask = _pad([text_ids[t] for t in texts] + candidate_ids, tokenizer.pad_token_id)
+        padded = pad_right([text_ids[t] for t in texts] + candidate_ids, tokenizer.pad_token_id)
+        input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]      # (B + C, L) each
         pixels = images_to_pixels(images[rows.numpy()])                                       # (B, 3, 64, 64)
 
         image_embeds = F.normalize(model.get_image_features(pixel_values=pixels).pooler_output, dim=-1)  # (B, p)
