@@ -107,13 +107,18 @@ def test_report_on_toy_scenes_shows_every_image_and_caption_offline(scenes, tmp_
     assert html.count("data:image/png;base64,") >= 3                # the loss curves too
 
 
-def test_failing_template_still_writes_an_html_that_shows_the_failure(scenes, tmp_path, capsys):
-    template = tmp_path / "broken.ipynb"
-    params = nbformat.v4.new_code_cell('IMAGES = ""\nSTEPS = 1')
+def _template(path, parameters: str, body: str):
+    """A two-cell papermill template: a ``parameters`` cell, then ``body``."""
+    params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("raise RuntimeError('the model broke')")])
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, template)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failing_template_still_writes_an_html_that_shows_the_failure(scenes, tmp_path, capsys):
+    template = _template(tmp_path / "broken.ipynb", 'IMAGES = ""\nSTEPS = 1', "raise RuntimeError('the model broke')")
     out = tmp_path / "out" / "broken.html"
     assert main(["report", str(scenes), "--out", str(out), "--template", str(template), "--no-progress"]) == 1
     assert "the model broke" in out.read_text() and "failed" in capsys.readouterr().err
@@ -123,12 +128,7 @@ def test_failing_template_still_writes_an_html_that_shows_the_failure(scenes, tm
 
 
 def test_a_cell_past_the_timeout_fails_the_report(scenes, tmp_path, capsys):
-    template = tmp_path / "slow.ipynb"
-    params = nbformat.v4.new_code_cell('IMAGES = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("import time\ntime.sleep(60)")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, template)
+    template = _template(tmp_path / "slow.ipynb", 'IMAGES = ""', "import time\ntime.sleep(60)")
     out = tmp_path / "out" / "slow.html"
     assert main(["report", str(scenes), "--out", str(out), "--template", str(template), "--timeout", "3",
                  "--no-progress"]) == 1
