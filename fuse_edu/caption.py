@@ -159,18 +159,21 @@ def open_image(path: Path) -> Image.Image:
 def allowed_tokens(preset, kind: str, sentiment: str | None = None) -> str | torch.Tensor:
     """The tokens a caption may use: a kind for ``allowed_token_mask``, or for ``auto`` a preset's default.
 
-    Toy preset: the tokens of the toy caption lexicon (``words_token_mask``). The toy models were trained
-    on nothing else, so other tokens only add noise to the search; with ~140 tokens instead of ~30,000,
-    GCG's top-k per position holds the words that matter. Other presets: ``pieces``, lower-case words
+    Toy preset: the tokens of the toy caption lexicon as spelled mid-sentence, plus the start-of-text
+    spelling of the words a caption opens with ("a", "an", "the", "there"; ``words_token_mask``). The toy
+    models were trained on nothing else, so other tokens only add noise to the search; with 51 tokens
+    (74 with a sentiment's opinion words) instead of ~30,000, GCG's top-k per position holds the words
+    that matter. Other presets: ``pieces``, lower-case words
     and word pieces (a split word such as " turquoise" can be spelled).
     """
     if kind != "auto":
         return kind
     if preset.name == "toy":
         from fuse_edu.optim.candidates import words_token_mask
+        from fuse_edu.toyworld.captions import opening_words
 
         return words_token_mask(preset.lm.tokenizer, toy_caption_words(sentiment),
-                                size=preset.lm.embedding_table.shape[0])
+                                size=preset.lm.embedding_table.shape[0], start_words=opening_words())
     return "pieces"
 
 
@@ -213,6 +216,7 @@ class Captioner:
         self.preset = preset if isinstance(preset, Preset) else load_preset(preset, device=device)
         self.progress = progress
         self.allowed = allowed_tokens(self.preset, self.settings.allowed, self.settings.sentiment)
+        self.allowed_count = int(self.allowed.sum()) if isinstance(self.allowed, torch.Tensor) else None
         self.words = swap_words(self.preset, self.settings.sentiment)
         self.initial = None
         if self.settings.sentiment is not None:
@@ -244,8 +248,13 @@ class Captioner:
         accepted = inspect.signature(self.optimiser_class).parameters
         if "allowed" in accepted:
             kwargs["allowed"] = self.allowed
+            if "batch_size" in kwargs and isinstance(self.allowed, torch.Tensor):
+                # AutoDAN tries batch_size tokens per slot, so no more than are allowed (the toy lexicon: 51)
+                kwargs["batch_size"] = min(kwargs["batch_size"], self.allowed_count)
         if "words" in accepted and self.words and self.settings.variable_length:
-            kwargs["words"], kwargs["word_share"] = self.words, self.settings.word_share
+            kwargs["words"] = self.words  # GCG and random search: word swaps; AutoDAN: whole-word growth
+            if "word_share" in accepted:
+                kwargs["word_share"] = self.settings.word_share
         if "initial" in accepted and self.initial is not None:
             kwargs["initial"] = self.initial  # the LM's greedy start does not depend on the image
         optimiser = self.optimiser_class(self.objective(images), progress=self.progress, **kwargs)

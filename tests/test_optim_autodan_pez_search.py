@@ -191,10 +191,39 @@ def test_autodan_captions_a_toy_scene_under_the_caption_objective():
 
     scene = sample_scenes(5, 4242, objects=1)[4]
     assert (scene.objects[0].color, scene.objects[0].shape) == ("magenta", "star")
-    result = Captioner("toy", CaptionSettings(method="autodan"), progress=False).caption(render_scene(scene))
+    captioner = Captioner("toy", CaptionSettings(method="autodan"), progress=False)
+    result = captioner.caption(render_scene(scene))
     named = attribute_accuracy([result.best_text], [scene])
     assert named["color"] == 1.0 and named["shape"] == 1.0, result.best_text
-    assert result.evaluations == 8 * 64  # grown to the full 8 tokens, every prefix scored once
+    # 8 steps, each trying every allowed token once: the 64 asked for are capped at the lexicon's 51
+    assert captioner.allowed_count == 51 and result.evaluations == 8 * 51
+
+
+def test_whole_word_growth_completes_split_words_in_one_step(gpt2):
+    """Given words, a token that begins one split word brings the rest of it: " hex" -> " hexagon"."""
+    from fuse_edu.optim.autodan import word_completions
+
+    completion, extra = word_completions(gpt2, ["hexagon", "red", "turquoise"], len(gpt2), "cpu")
+    hexagon, turquoise = gpt2(" hexagon")["input_ids"], gpt2(" turquoise")["input_ids"]
+    assert len(hexagon) == 2 and len(turquoise) == 3
+    assert extra[hexagon[0]] == 1 and completion[hexagon[0], 0] == hexagon[1]
+    assert extra[turquoise[0]] == 2 and completion[turquoise[0]].tolist() == turquoise[1:]
+    assert extra[gpt2(" red")["input_ids"][0]] == 0 and int((extra > 0).sum()) == 2
+    shared, shared_extra = word_completions(gpt2, ["hexagon", "hexagons"], len(gpt2), "cpu")
+    assert int(shared_extra.sum()) == 0                     # one first token, two words: complete neither
+
+
+def test_autodan_reaches_a_split_shape_word_on_a_toy_scene():
+    """" hexagon" is " hex" + "agon". Grown token by token, "a small yellow hex" lost to "heart" and the
+    caption was "a small yellow heart and a small circle"; with whole words the child via " hex" is
+    "a small yellow hexagon" (a dev scene of benchmarks/heldout_captioning.py)."""
+    from fuse_edu.caption import CaptionSettings, Captioner
+    from fuse_edu.toyworld import caption, render_scene, sample_scenes
+
+    scene = sample_scenes(2, 4242, objects=1)[1]
+    assert caption(scene) == "a small yellow hexagon"
+    result = Captioner("toy", CaptionSettings(method="autodan"), progress=False).caption(render_scene(scene))
+    assert " hexagon" in " " + result.best_text, result.best_text
 
 
 def test_refinement_evaluates_new_tokens_only_and_never_does_worse():

@@ -12,7 +12,7 @@ from fuse_edu.objectives import LMTerm, Objective
 from fuse_edu.optim import GCG, RandomSearch, method, strategy
 from fuse_edu.optim.word_moves import WordTable, word_starts, word_swap, word_swap_scores
 from fuse_edu.optim.candidates import (
-    allowed_token_mask, delete_at, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
+    allowed_token_mask, delete_at, words_token_mask, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
     single_swap_candidates, top_k_replacements, with_token_at,
 )
 
@@ -51,6 +51,19 @@ def test_allowed_tokens_are_whole_words(gpt2, allowed):
     assert not lower[gpt2.convert_tokens_to_ids("ĠRed")] and bool((lower <= allowed).all())
     with pytest.raises(ValueError, match="unknown allowed-token kind 'words'.*word, lower"):
         allowed_token_mask(gpt2, "words")
+
+
+def test_words_token_mask_gives_start_spellings_to_opening_words_only(gpt2):
+    from fuse_edu.toyworld.captions import opening_words
+
+    assert opening_words() == ["a", "an", "the", "there"]
+    words = ["a", "an", "the", "there", "small", "brown", "circle"]
+    every = words_token_mask(gpt2, words)
+    openers = words_token_mask(gpt2, words, start_words=opening_words())
+    glued = gpt2.convert_tokens_to_ids("brown")                 # "smallbrown" needs this no-space token
+    assert bool(every[glued]) and not bool(openers[glued])
+    assert bool(openers[gpt2.convert_tokens_to_ids("a")]) and bool(openers[gpt2.convert_tokens_to_ids("Ġbrown")])
+    assert bool((openers <= every).all())
 
 
 def test_top_k_replacements_skip_the_current_token_and_disallowed_ones(allowed):
@@ -298,21 +311,25 @@ def test_word_swap_replaces_whole_words_of_any_length(gpt2):
     assert texts == ["a small red square", "a turquoise turquoise", "a small turquoise hexagon"]  # 8 tokens: cut at T = 7
 
 
-def test_word_swap_scores_are_the_summed_one_hot_gradients(gpt2):
+def test_word_swap_scores_by_first_sub_token_or_summed(gpt2):
     table = WordTable.of(gpt2, ["red", "turquoise"])
     prompt = gpt2("a small turquoise square")["input_ids"]
     current, length = torch.tensor(prompt + [0]), torch.tensor(len(prompt))
     grad = torch.randn(7, len(gpt2), generator=generator())
     is_start, end = word_starts(current, length, table.starts_word)
-    scores = word_swap_scores(grad, current, is_start, end, table)              # (T, 2)
+    first = word_swap_scores(grad, current, is_start, end, table)                   # (T, 2)
+    summed = word_swap_scores(grad, current, is_start, end, table, by="sum")        # (T, 2)
     for s in range(7):
         for w, ids in enumerate(table.ids.tolist()):
             if not is_start[s]:
-                assert scores[s, w] == float("inf")
+                assert first[s, w] == float("inf") and summed[s, w] == float("inf")
                 continue
+            assert first[s, w] == pytest.approx(float(grad[s, ids[0]] - grad[s, current[s]]), abs=1e-5)
             new = sum(grad[min(s + j, 6), ids[j]] for j in range(int(table.lengths[w])))
             old = sum(grad[p, current[p]] for p in range(s, int(end[s])))
-            assert scores[s, w] == pytest.approx(float(new - old), abs=1e-4)
+            assert summed[s, w] == pytest.approx(float(new - old), abs=1e-4)
+    with pytest.raises(ValueError, match="by must be one of first, sum, got 'mean'"):
+        word_swap_scores(grad, current, is_start, end, table, by="mean")
 
 
 def test_searches_with_words_propose_word_swaps(objective):

@@ -24,6 +24,16 @@ grows nonsense ("antsandsansthe"). So the gradient, the candidates and the strat
 candidate's evaluation gives both losses at once (``objective.evaluate_growing``), so this costs no
 extra evaluation. Without an end term the two objectives are one and nothing changes.
 
+**Whole words (our addition, off unless ``words`` is given).** Growing token by token cannot reach a
+word the tokenizer splits: "a small yellow hex" is a poor caption on the way to "hexagon", so the
+candidate " hex" loses to " heart" and "agon" is never tried (DESIGN.md §4 trap 1, the trap GCG's word
+swaps answer). Given a word list, a candidate token that begins exactly one listed word of several
+sub-tokens is written with the rest of that word in the same step: the child of "a small yellow" via
+" hex" is "a small yellow hexagon", evaluated once, like any other candidate. Ranking is unchanged
+(the gradient and the log-prob of the first sub-token); children then differ in length, so prompts are
+held ``prompt_length`` wide, and a full prompt's children rewrite its last word's first token.
+Captioning the toy preset turns it on (``fuse_edu.caption``) with the same word list as the word swaps.
+
 g comes from ``objective.one_hot_gradient``, the same gradient GCG ranks swaps by, gathered at the slot.
 It already holds the fluency term's own path, -lm_weight/n * log p(v | prefix) (the LM scores the slot's
 token as well as reading it), so ``readability_weight`` is readability *on top of* what the objective
@@ -42,6 +52,24 @@ from fuse_edu.optim.search import BestPrompt, Prompts, SearchStrategy, make_stra
 from fuse_edu.optim.candidates import allowed_token_mask
 
 
+def word_completions(tokenizer, words: list[str], vocab: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every token that begins exactly one listed word of several sub-tokens (as spelled mid-sentence,
+    " hex" -> " hexagon"), the rest of that word: (V, E) ids padded with 0 and (V,) how many (0: none).
+    A first token shared by two listed words completes neither. Built once, on the host, at construction."""
+    rows = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+    starts: dict[int, list[list[int]]] = {}
+    for row in rows:
+        starts.setdefault(row[0], []).append(row)
+    longest = max([len(r) for r in rows] + [2])
+    completion = torch.zeros(vocab, longest - 1, dtype=torch.long)
+    extra = torch.zeros(vocab, dtype=torch.long)
+    for first, found in starts.items():
+        if len(found) == 1 and len(found[0]) > 1 and first < vocab:
+            completion[first, :len(found[0]) - 1] = torch.tensor(found[0][1:])
+            extra[first] = len(found[0]) - 1
+    return completion.to(device), extra.to(device)
+
+
 class AutoDAN(SteppedRun):
     """Grow a prompt token by token, scoring candidates by -gradient + w * LM log-prob (module docstring)."""
 
@@ -49,7 +77,7 @@ class AutoDAN(SteppedRun):
                  strategy: str | SearchStrategy = "greedy", beam_width: int | None = None,
                  frontier_cap: int | None = None, refine_steps: int = 0, allowed: torch.Tensor | str = "word",
                  chunk_size: int = 256, seed: int = 0, budget: int | None = None, progress: bool = True,
-                 variable_length: bool = False):
+                 variable_length: bool = False, words: list[str] | None = None):
         for label, value, least in (("prompt_length", prompt_length, 1), ("batch_size", batch_size, 1),
                                     ("refine_steps", refine_steps, 0), ("chunk_size", chunk_size, 1),
                                     ("seed", seed, 0)):
@@ -71,6 +99,8 @@ class AutoDAN(SteppedRun):
         if self.allowed.shape != (vocab,):
             raise ValueError(f"allowed must be a kind name or a bool mask of shape ({vocab},), "
                              f"got {tuple(self.allowed.shape)}")
+        self.completion, self.extra = (word_completions(objective.tokenizer, words, vocab, self.device)
+                                       if words else (None, None))  # (V, E) rest of each word, (V,) its length
         tries = batch_size * (1 + refine_steps)
         if int(self.allowed.sum()) < tries:  # one sync, at construction
             raise ValueError(f"batch_size x (1 + refine_steps) = {tries} candidates per slot, but only "
@@ -116,8 +146,10 @@ class AutoDAN(SteppedRun):
         """Grow the prompts the strategy expands by one token; return this step's history row."""
         parents = self.strategy.expand()  # N prompts
         n = len(parents)
-        width = min(self.max_length, self.steps_done + 1)  # no prompt can be longer after this step
-        slot = parents.lengths  # (N,) the new token goes right after each parent's last token
+        # no prompt can be longer after this step; with whole words, lengths differ, so hold them all full width
+        width = self.max_length if self.completion is not None else min(self.max_length, self.steps_done + 1)
+        # (N,) the new token goes right after each parent's last token (a full prompt: over its last one)
+        slot = parents.lengths.clamp(max=self.max_length - 1)
         ids = parents.ids[:, :width].clone()  # (N, W)
         child_mask = (torch.arange(width, device=self.device)[None] <= slot[:, None]).long()  # (N, W)
         # The parents, at least one column wide: the empty root is one masked slot (the objective wants T >= 1).
@@ -138,7 +170,10 @@ class AutoDAN(SteppedRun):
             tried.scatter_(1, top, True)
             cand = ids.repeat_interleave(self.batch_size, 0)  # (N*K, W)
             cand.scatter_(1, slot.repeat_interleave(self.batch_size)[:, None], top.reshape(-1, 1))
-            cand_mask = child_mask.repeat_interleave(self.batch_size, 0)  # (N*K, W)
+            lengths = slot.repeat_interleave(self.batch_size) + 1  # (N*K,)
+            if self.completion is not None:
+                cand, lengths = self.complete_words(cand, lengths, top.reshape(-1))
+            cand_mask = (torch.arange(width, device=self.device)[None] < lengths[:, None]).long()  # (N*K, W)
             if self.closes:  # (N*K,) as unfinished prompts, to grow by; (N*K,) and terms as finished, to report
                 loss, finished, terms = self.objective.evaluate_growing(cand, cand_mask, chunk_size=self.chunk_size)
             else:
@@ -148,8 +183,7 @@ class AutoDAN(SteppedRun):
             self.term_names = list(terms)
             padded = torch.zeros(cand.shape[0], self.max_length, dtype=torch.long, device=self.device)
             padded[:, :width] = cand  # (N*K, M)
-            lengths, term_losses = slot.repeat_interleave(self.batch_size) + 1, torch.stack(
-                [terms[k].float() for k in self.term_names], dim=1)  # (N*K,), (N*K, n_terms)
+            term_losses = torch.stack([terms[k].float() for k in self.term_names], dim=1)  # (N*K, n_terms)
             children.append(Prompts(padded, lengths, loss.float(),
                                     parents.cost.repeat_interleave(self.batch_size) + loss.float(), term_losses))
             reported.append(Prompts(padded, lengths, finished.float(), finished.float(), term_losses))
@@ -173,6 +207,19 @@ class AutoDAN(SteppedRun):
         self.strategy.synced(values[3:])
         return {"step": self.steps_done, "best_loss": values[0], "step_loss": values[1], "length": int(values[2]),
                 "evaluations": self.budget.spent, "frontier": self.strategy.frontier_size}
+
+    def complete_words(self, cand: torch.Tensor, lengths: torch.Tensor, token: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the rest of each candidate's word after its new token: cand (C, W), lengths (C,) with the
+        token last, token (C,) -> the completed candidates and their lengths (cut at W)."""
+        W, E = cand.shape[1], self.completion.shape[1]
+        offset = torch.arange(E, device=self.device)                                   # (E,)
+        at = lengths[:, None] + offset                                                  # (C, E) slots after the token
+        write = (offset < self.extra[token][:, None]) & (at < W)                        # (C, E)
+        at = at.clamp(max=W - 1)
+        rest = torch.where(write, self.completion[token], cand.gather(1, at))          # (C, E)
+        cand = cand.scatter(1, at, rest)                                                # (C, W)
+        return cand, (lengths + self.extra[token]).clamp(max=W)
 
     # ---- the run loop ----------------------------------------------------------------------------------
 

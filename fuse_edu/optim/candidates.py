@@ -58,12 +58,19 @@ def allowed_token_mask(tokenizer, kind: str = "word", size: int | None = None,
 
 
 def words_token_mask(tokenizer, words: list[str], size: int | None = None,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """(size,) bool: every token of every word in ``words``, as it is tokenized mid-sentence (" turquoise":
-    " tur", "qu", "oise") and at the start of a text ("turquoise"). A closed vocabulary: the toy world's
-    models know only their caption lexicon, and every other row of their tables is noise to them."""
+                     device: torch.device | str = "cpu", start_words: list[str] | None = None) -> torch.Tensor:
+    """(size,) bool: every token of every word in ``words`` as it is tokenized mid-sentence (" turquoise":
+    " tur", "qu", "oise"), plus the start-of-text spelling ("a", "There") of the ``start_words`` only (by
+    default every word). A closed vocabulary: the toy world's models know only their caption lexicon,
+    and every other row of their tables is noise to them.
+
+    Why ``start_words``: a byte-level BPE spells a word without its leading space differently ("brown"
+    vs " brown"). Allowed everywhere, those no-space tokens let a search glue words together ("a
+    smallbrown circle"); only the words a text can start with need them.
+    """
+    openers = list(words) if start_words is None else list(start_words)
     mask = torch.zeros(size or len(tokenizer), dtype=torch.bool)
-    for ids in tokenizer([" " + w for w in words] + list(words), add_special_tokens=False)["input_ids"]:
+    for ids in tokenizer([" " + w for w in words] + openers, add_special_tokens=False)["input_ids"]:
         mask[ids] = True
     mask[[i for i in tokenizer.all_special_ids if i < mask.shape[0]]] = False
     if not mask.any():

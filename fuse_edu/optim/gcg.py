@@ -21,7 +21,7 @@ import torch
 
 from fuse_edu.optim.candidates import lm_top_tokens, single_swap_candidates, top_k_replacements
 from fuse_edu.optim.loop import CandidateSearch
-from fuse_edu.optim.word_moves import word_swap_scores
+from fuse_edu.optim.word_moves import WORD_SCORES, word_swap_scores
 
 ACCEPT_RULES = ("best", "improve")
 
@@ -30,7 +30,8 @@ class GCG(CandidateSearch):
     """``GCG(objective, prompt_length).run(steps) -> RunResult``; see the module docstring.
 
     ``topk``: swaps considered per position. ``candidates_per_step``: how many of the T*topk swaps are
-    scored each step. Other arguments: ``CandidateSearch``.
+    scored each step. ``word_score``: how a whole-word swap is ranked, ``"first"`` or ``"sum"`` of its
+    sub-tokens' gradients (``word_swap_scores``). Other arguments: ``CandidateSearch``.
     """
 
     name = "gcg"
@@ -40,9 +41,12 @@ class GCG(CandidateSearch):
                  allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
                  progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
                  words: list[str] | None = None, word_share: float = 0.25,
-                 initial: tuple[torch.Tensor, int] | None = None):
+                 initial: tuple[torch.Tensor, int] | None = None, word_score: str = "first"):
         if accept not in ACCEPT_RULES:
             raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
+        if word_score not in WORD_SCORES:
+            raise ValueError(f"word_score must be one of {', '.join(WORD_SCORES)}, got {word_score!r}")
+        self.word_score = word_score
         self.accept_rule = accept
         super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
                          init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
@@ -69,7 +73,7 @@ class GCG(CandidateSearch):
         multi-token colours on toy scenes; the random half finds them (measured on 5 scenes: 1 of 5
         colours missed instead of 2)."""
         ranked = m - m // 2
-        scores = word_swap_scores(self.grad, self.current, is_start, end, self.words)              # (T, n_words)
+        scores = word_swap_scores(self.grad, self.current, is_start, end, self.words, self.word_score)  # (T, n_words)
         flat = scores.flatten().topk(min(ranked, scores.numel()), largest=False).indices           # (ranked,)
         n_words = scores.shape[1]
         start, word = super().propose_word_swaps(m - len(flat), is_start, end)                     # the random half

@@ -9,7 +9,7 @@ another, whatever either's number of sub-tokens. Everything is batched gathers o
 - ``WordTable.of``    the word list as a padded (n_words, K) id table, plus which tokens start a word;
 - ``word_starts``     where each word of the current prompt starts and ends, (T,) each, by cumulative ops;
 - ``word_swap_scores`` GCG's first-order guess for every (position, word) pair from the one-hot gradient:
-                       sum_j grad[s + j, w_j] - sum over the old word's tokens of grad[p, current_p];
+                       grad[s, w_0] - grad[s, current_s], the swap of the words' first sub-tokens;
 - ``word_swap``       builds the candidates: prefix + new word + the rest, shifted, with new lengths.
 
 The guess is only first order and ignores the shift of later tokens when lengths differ; like every
@@ -67,20 +67,37 @@ def word_starts(current: torch.Tensor, length: torch.Tensor, starts_word: torch.
     return is_start, torch.minimum(end, length.expand(T))
 
 
+WORD_SCORES = ("first", "sum")
+
+
 def word_swap_scores(grad: torch.Tensor, current: torch.Tensor, is_start: torch.Tensor, end: torch.Tensor,
-                     table: WordTable) -> torch.Tensor:
+                     table: WordTable, by: str = "first") -> torch.Tensor:
     """(T, n_words) first-order loss change of writing word w over the word starting at s; +inf where no
-    word starts at s. grad (T, V) is d loss / d one-hot."""
+    word starts at s. grad (T, V) is d loss / d one-hot.
+
+    ``by="first"`` (the default) scores the swap of the first sub-tokens only: grad[s, w_0] - grad[s,
+    current_s]. ``by="sum"`` adds every sub-token at the slot it would land in, minus every token of the
+    old word. The sum looks more complete but is worse: slots s+1.. hold the *next* word's tokens, so
+    their gradient answers another question (what to put before "square"), and the old word's length
+    decides how many terms it subtracts. On the 12 dev scenes (seed 4242) "first" found more of the
+    multi-token colours (turquoise, lavender); see ``benchmarks/heldout_captioning.py``.
+    """
+    if by not in WORD_SCORES:
+        raise ValueError(f"by must be one of {', '.join(WORD_SCORES)}, got {by!r}")
     T = grad.shape[0]
-    K = table.ids.shape[1]
     position = torch.arange(T, device=grad.device)                                      # (T,)
-    at = (position[:, None, None] + torch.arange(K, device=grad.device)).clamp(max=T - 1)  # (T, 1, K)
-    new = grad[at.expand(T, table.ids.shape[0], K), table.ids.expand(T, -1, -1)]        # (T, n, K)
-    used = torch.arange(K, device=grad.device) < table.lengths[:, None]                  # (n, K)
-    new = (new * used).sum(-1)                                                          # (T, n)
     own = grad.gather(1, current[:, None])[:, 0]                                        # (T,) grad of current tokens
-    in_word = (position[None, :] >= position[:, None]) & (position[None, :] < end[:, None])  # (T, T) s -> its tokens
-    old = (in_word * own[None, :]).sum(1)                                               # (T,)
+    if by == "first":
+        new = grad[:, table.ids[:, 0]]                                                  # (T, n)
+        old = own                                                                       # (T,)
+    else:
+        K = table.ids.shape[1]
+        at = (position[:, None, None] + torch.arange(K, device=grad.device)).clamp(max=T - 1)  # (T, 1, K)
+        new = grad[at.expand(T, table.ids.shape[0], K), table.ids.expand(T, -1, -1)]    # (T, n, K)
+        used = torch.arange(K, device=grad.device) < table.lengths[:, None]              # (n, K)
+        new = (new * used).sum(-1)                                                      # (T, n)
+        in_word = (position[None, :] >= position[:, None]) & (position[None, :] < end[:, None])  # (T, T)
+        old = (in_word * own[None, :]).sum(1)                                           # (T,)
     return torch.where(is_start[:, None], new - old[:, None], torch.full_like(new, float("inf")))
 
 

@@ -121,6 +121,23 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
+def opening_words() -> list[str]:
+    """The words a caption can start with ("a", "an", "the", "there"), sorted: read off the first word of
+    every template, as ``vocabulary`` reads all of them.
+
+    Only these need their start-of-text spelling in a prompt optimiser's token set. GPT-2 spells "brown"
+    at the start of a text differently from " brown" mid-sentence; allowing the no-space form of every
+    word let GCG write "a smallbrown circle", which no caption contains.
+    """
+    probes = [Scene((SceneObject(shape, color, SIZES[0], x, 0.5),), (0, 0, 0))
+              for shape in SHAPES for color in COLORS for x in (0.1, 0.5)]
+    probes.append(Scene(probes[0].objects + probes[-1].objects, (0, 0, 0)))
+    rng = random.Random(0)
+    texts = [t for scene in probes for t in captions(scene)]
+    texts += [sentiment_caption(probes[0], s, rng) for s in SENTIMENTS for _ in range(8)]
+    return sorted({text.split()[0] for text in texts})
+
+
 def caption_corpus(n: int, seed: int) -> list[str]:
     """``n`` sentences for training the toy LM, one per sampled scene (a mix of one and two objects).
 
