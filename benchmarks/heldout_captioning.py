@@ -14,12 +14,20 @@ the CLIP loss AND on colour AND on shape accuracy.
 Seeds. The toy models trained on scenes and captions of seeds 0 and 1 (``toyworld.train``, TRAIN_SEED);
 their training report uses EVAL_SEED 1_000_003. Settings here were chosen on DEV_SEED's scenes only; the
 held-out scenes (HELDOUT_SEED, the default ``--seed``) are run once with them. Method seed: ``--method-seed``.
+The held-out seed was 20_261_127 until the toy CLIP was retrained and three method changes were made on
+the dev scenes (GCG ranks word swaps by first sub-token, no glued words, AutoDAN grows whole words);
+those scenes had been looked at, so the rerun uses a fresh seed, 20_261_128.
+
+What the claim means, fixed on the dev scenes before the held-out run: it is about the budget-bound
+regime, 129 and 257 evaluations. At 513 GCG and random search wrote the same caption on all 12 dev
+scenes (AutoDAN too on 9, adding "in the center" on 3), so there the table shows saturation: a tie is
+not a win, and random search catching up is expected, not a surprise.
 
 Budgets: the headline ``--budget`` (257) fills ``budget``, ``methods``, ``claim``, ``paired`` and
 ``per_scene`` of the JSON; ``--also-budgets`` (129, 513) repeats the comparison, summarised in
 ``by_budget`` (every budget, the headline included) with their captions in ``per_scene_by_budget``.
 
-Run (single-threaded; 26 min for 50 scenes x 3 methods x 3 budgets on the shared 2-core machine):
+Run (single-threaded; about 11 min for 50 scenes x 3 methods x 3 budgets on the shared 2-core machine):
     python benchmarks/heldout_captioning.py                              # held out: writes results/
     python benchmarks/heldout_captioning.py --seed 4242 --n 12 --out /tmp/dev.json   # dev (DEV_SEED)
     python benchmarks/heldout_captioning.py --seed 4242 --option autodan.beam_width=4 --out /tmp/x.json
@@ -43,7 +51,7 @@ from fuse_edu.metrics import attribute_accuracy
 from fuse_edu.models import load_preset
 from fuse_edu.toyworld import caption, render_scene, sample_scenes
 
-HELDOUT_SEED = 20_261_127   # the reported scenes: a seed no toy model, notebook or other benchmark uses
+HELDOUT_SEED = 20_261_128   # the reported scenes: a seed no toy model, notebook or other benchmark uses
 DEV_SEED = 4_242            # the scenes settings were chosen on
 METHOD_SEED = 0
 N_SCENES = 50
@@ -56,9 +64,13 @@ AUTODAN_BEAM = 2
 # Per method, what differs from CaptionSettings' defaults (chosen on DEV_SEED, see the docstring).
 # GCG and random search: the initial prompt, then 64 candidates a step, 1 + 64 k evaluations (129, 257, 513).
 # AutoDAN: a beam of 2 grows 8 tokens, ``budget // 15`` candidates per prompt expanded (1 prompt, then 7 x 2),
-# so it spends 120, 255, 510 of 129, 257, 513. (The toy lexicon allows 90 tokens: a greedy AutoDAN with 64
-# candidates per slot tries most of them and still cannot revise a slot; on the dev scenes a beam of 2 beat
-# greedy at equal cost, CLIP loss 0.198 against 0.262 at 257, and a beam of 4 wrote fewer exact captions.)
+# so it spends 120, 255, 510 of 129, 257, 513. (A greedy AutoDAN cannot revise a slot; on the dev scenes a
+# beam of 2 beat greedy at equal cost, CLIP loss 0.198 against 0.262 at 257, and a beam of 4 wrote fewer
+# exact captions. Measured before the retrained CLIP; rechecked after it: beam 1 0.257, 2 0.249, 3 0.252.)
+# Dev scenes, 12, budget 257, with the final code: GCG 0.171 / colour 100% / shape 100%, AutoDAN 0.171 /
+# 100% / 100%, random 0.249 / 83% / 83%. Without whole-word growth AutoDAN scored 0.249 / 75% / 92%;
+# GCG with summed word-swap scores 0.202 / 92% / 100%. AutoDAN's readability weight (0, 0.5, 1, 2, 1000)
+# changed no dev caption: the toy LM is so peaked that its likely tokens are among the 17 tried anyway.
 METHOD_SETTINGS: dict[str, dict] = {
     "gcg": {},
     "autodan": {"strategy": "beam", "options": {"beam_width": AUTODAN_BEAM}},
