@@ -209,6 +209,12 @@ def test_whole_word_growth_completes_split_words_in_one_step(gpt2):
     assert extra[hexagon[0]] == 1 and completion[hexagon[0], 0] == hexagon[1]
     assert extra[turquoise[0]] == 2 and completion[turquoise[0]].tolist() == turquoise[1:]
     assert extra[gpt2(" red")["input_ids"][0]] == 0 and int((extra > 0).sum()) == 2
+    grower = AutoDAN.__new__(AutoDAN)                       # complete_words needs only the tables
+    grower.completion, grower.extra, grower.device = completion, extra, "cpu"
+    cand = torch.tensor([[1, 2, hexagon[0], 0, 0], [1, 2, 3, turquoise[0], 9]])  # (2, W=5)
+    done, lengths = grower.complete_words(cand, torch.tensor([3, 4]), torch.tensor([hexagon[0], turquoise[0]]))
+    assert done.tolist() == [[1, 2, *hexagon, 0], [1, 2, 3, turquoise[0], turquoise[1]]]  # the second cut at W
+    assert lengths.tolist() == [4, 5]
     shared, shared_extra = word_completions(gpt2, ["hexagon", "hexagons"], len(gpt2), "cpu")
     assert int(shared_extra.sum()) == 0                     # one first token, two words: complete neither
 

@@ -31,7 +31,8 @@ swaps answer). Given a word list, a candidate token that begins exactly one list
 sub-tokens is written with the rest of that word in the same step: the child of "a small yellow" via
 " hex" is "a small yellow hexagon", evaluated once, like any other candidate. Ranking is unchanged
 (the gradient and the log-prob of the first sub-token); children then differ in length, so prompts are
-held ``prompt_length`` wide, and a full prompt's children rewrite its last word's first token.
+held ``prompt_length`` wide, a word that does not fit is cut, and a full prompt's children rewrite its
+last token.
 Captioning the toy preset turns it on (``fuse_edu.caption``) with the same word list as the word swaps.
 
 g comes from ``objective.one_hot_gradient``, the same gradient GCG ranks swaps by, gathered at the slot.
@@ -211,15 +212,13 @@ class AutoDAN(SteppedRun):
     def complete_words(self, cand: torch.Tensor, lengths: torch.Tensor, token: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the rest of each candidate's word after its new token: cand (C, W), lengths (C,) with the
-        token last, token (C,) -> the completed candidates and their lengths (cut at W)."""
+        token last, token (C,) -> the completed candidates and their lengths (a word too long is cut at W)."""
         W, E = cand.shape[1], self.completion.shape[1]
-        offset = torch.arange(E, device=self.device)                                   # (E,)
-        at = lengths[:, None] + offset                                                  # (C, E) slots after the token
-        write = (offset < self.extra[token][:, None]) & (at < W)                        # (C, E)
-        at = at.clamp(max=W - 1)
-        rest = torch.where(write, self.completion[token], cand.gather(1, at))          # (C, E)
-        cand = cand.scatter(1, at, rest)                                                # (C, W)
-        return cand, (lengths + self.extra[token]).clamp(max=W)
+        extra = self.extra[token]                                                       # (C,)
+        after = torch.arange(W, device=self.device)[None] - lengths[:, None]            # (C, W) slot - first free slot
+        write = (after >= 0) & (after < extra[:, None])                                 # (C, W)
+        rest = self.completion[token].gather(1, after.clamp(0, E - 1))                 # (C, W)
+        return torch.where(write, rest, cand), (lengths + extra).clamp(max=W)
 
     # ---- the run loop ----------------------------------------------------------------------------------
 
