@@ -14,7 +14,8 @@ is exact (decode A's tokens, re-tokenize with B), the backward pass is the FUSE 
 frames the prompt for its own model with ``Frame`` (its special tokens plus its own prefix/suffix).
 
 ``Objective.losses`` is differentiable w.r.t. the prompt's embeddings (or its one-hot matrix);
-``evaluate`` is the no-grad, chunked, autocast path that optimisers call on their candidate batches;
+``evaluate`` is the no-grad, chunked path that optimisers call on their candidate batches (it and the
+gradients below run in bf16 autocast on CUDA, fp32 on the CPU);
 ``one_hot_gradient`` is GCG's d loss / d one-hot token matrix for every vocabulary entry at once: through
 the embeddings, (d loss / d embeddings) @ table.T (embeddings = one_hot @ table), plus, for the LM
 fluency term, the path through the tokens it predicts (-log p(v | prefix), see ``one_hot_gradient``).
@@ -200,7 +201,7 @@ class Objective:
         """d total / d prompt embeddings, (B, T, d_A); secondary terms contribute their FUSE gradient."""
         ids, mask = _check_batch(ids, mask)
         embeds = self.primary.embed(ids.to(self.device)).detach().requires_grad_(True)  # (B, T, d_A)
-        with torch.enable_grad():
+        with torch.enable_grad(), _autocast(self.device):
             total, _ = self.losses(ids, mask, embeds)
             (grad,) = torch.autograd.grad(total.sum(), embeds)  # rows are independent: the sum keeps each row's gradient
         return grad                                                                      # (B, T, d_A)
@@ -218,9 +219,9 @@ class Objective:
         ids, mask = _check_batch(ids, mask)
         table = self.embedding_table.detach()
         one_hot = F.one_hot(ids.to(self.device), table.shape[0]).to(table.dtype).requires_grad_(True)  # (B, T, V)
-        with torch.enable_grad():
+        with torch.enable_grad(), _autocast(self.device):  # autocast on CUDA, as ``evaluate``; the leaf stays fp32
             total, _ = self.losses(ids, mask, one_hot=one_hot)
-            (grad,) = torch.autograd.grad(total.sum(), one_hot)  # rows are independent: the sum keeps each row's
+            (grad,) = torch.autograd.grad(total.float().sum(), one_hot)  # rows are independent: the sum keeps each row's
         return grad                                                                        # (B, T, V)
 
     @torch.no_grad()

@@ -217,6 +217,30 @@ def test_one_hot_gradient_is_the_embedding_path_plus_the_lms_own_log_probabiliti
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_gradients_run_under_the_same_autocast_as_evaluate(lm, two_model_objective, monkeypatch):
+    """On CUDA every forward (evaluate, one_hot_gradient, embedding_gradient) runs in bf16 autocast. No GPU
+    here, so CPU bf16 autocast stands in for it: the FUSE backward must take bf16 activations without a
+    dtype error, hand back fp32 gradients, and rank swaps as the fp32 gradient does."""
+    import fuse_edu.objectives as objectives
+
+    ids, mask = batch(lm)
+    exact_one_hot = two_model_objective.one_hot_gradient(ids, mask)                    # (B, T, V) fp32
+    exact_embeds = two_model_objective.embedding_gradient(ids, mask)                   # (B, T, d)
+    entered = []
+
+    def cpu_bf16(device):
+        entered.append(device.type)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    monkeypatch.setattr(objectives, "_autocast", cpu_bf16)
+    one_hot = two_model_objective.one_hot_gradient(ids, mask)
+    embeds = two_model_objective.embedding_gradient(ids, mask)
+    assert len(entered) == 2 and one_hot.dtype == embeds.dtype == torch.float32
+    for low, exact in ((one_hot, exact_one_hot), (embeds, exact_embeds)):
+        assert torch.isfinite(low).all() and not torch.equal(low, exact)                # autocast did change the sums
+        assert torch.corrcoef(torch.stack([low.flatten(), exact.flatten()]))[0, 1] > 0.99
+
+
 def test_losses_from_a_one_hot_equal_losses_from_ids(lm, two_model_objective):
     ids, mask = batch(lm)
     one_hot = F.one_hot(ids, lm.embedding_table.shape[0]).float()

@@ -12,8 +12,8 @@ from fuse_edu.objectives import LMTerm, Objective
 from fuse_edu.optim import GCG, RandomSearch, method, strategy
 from fuse_edu.optim.word_moves import WordTable, word_starts, word_swap, word_swap_scores
 from fuse_edu.optim.candidates import (
-    allowed_token_mask, delete_at, words_token_mask, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
-    single_swap_candidates, top_k_replacements, with_token_at,
+    allowed_token_mask, delete_at, greedy_prompt, insert_at, l0_candidates, l2_candidates, random_below,
+    single_swap_candidates, top_k_replacements, with_token_at, words_token_mask,
 )
 
 N = 32  # candidates per step: small, the tiny LM is cheap but the CPU is shared
