@@ -163,8 +163,8 @@ def allowed_tokens(preset, kind: str, sentiment: str | None = None) -> str | tor
     spelling of the words a caption opens with ("a", "an", "the", "there"; ``words_token_mask``). The toy
     models were trained on nothing else, so other tokens only add noise to the search; with 51 tokens
     (74 with a sentiment's opinion words) instead of ~30,000, GCG's top-k per position holds the words
-    that matter. Other presets: ``pieces``, lower-case words
-    and word pieces (a split word such as " turquoise" can be spelled).
+    that matter. Other presets: ``pieces``, lower-case words and word pieces (a split word such as
+    " turquoise" can be spelled).
     """
     if kind != "auto":
         return kind

@@ -79,8 +79,9 @@ def word_swap_scores(grad: torch.Tensor, current: torch.Tensor, is_start: torch.
     current_s]. ``by="sum"`` adds every sub-token at the slot it would land in, minus every token of the
     old word. The sum looks more complete but is worse: slots s+1.. hold the *next* word's tokens, so
     their gradient answers another question (what to put before "square"), and the old word's length
-    decides how many terms it subtracts. On the 12 dev scenes (seed 4242) "first" found more of the
-    multi-token colours (turquoise, lavender); see ``benchmarks/heldout_captioning.py``.
+    decides how many terms it subtracts. On the 12 dev scenes of ``benchmarks/heldout_captioning.py``
+    (budget 257) GCG named the colour on 100% with "first" against 92% with "sum", whose miss was a
+    multi-token colour (turquoise, written as brown).
     """
     if by not in WORD_SCORES:
         raise ValueError(f"by must be one of {', '.join(WORD_SCORES)}, got {by!r}")
