@@ -19,7 +19,7 @@ Each configuration runs once untimed (warm-up: CUDA kernels, tokenizer caches, a
 each step's one host-device sync, so on CUDA they count finished work. steps/s = steps / seconds;
 candidates/s = exact candidate evaluations / seconds. Both methods use ``allowed="pieces"`` (lower-case
 words and word pieces), since AutoDAN needs at least ``candidates`` allowed tokens and the toy lexicon
-has ~140; this changes which tokens win, not how long a step takes.
+has 51; this changes which tokens win, not how long a step takes.
 
 Models:
 - ``paper``: gpt2-medium and CLIP ViT-B/32 (and DistilBERT, which the preset loads but this objective
