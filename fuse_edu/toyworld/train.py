@@ -7,9 +7,10 @@
 Everything is seeded and runs a fixed number of steps, so a rerun on the same software with the same
 ``--threads`` reproduces the weights. Another thread count sums in another order and drifts, so the
 recipe needs a margin over its bar, and has one: the shipped weights are this command's defaults on 2
-idle cores, 8 min 51 s in all (LM 72 s, CLIP 439 s), CLIP colour+shape 98.1% on the 1,000 held-out
-scenes of its report (bar 90%); a ``--threads 1`` rerun of the CLIP scored 99.7% (notebook 00 tells
-how the recipe got that margin; the previous one scored 92.3% with 1 thread and 86.5% with 2).
+idle cores, 8 min 51 s in all (LM 72 s, CLIP 439 s; a rerun: 9 min 27 s, bit-identical weights), CLIP
+colour+shape 98.1% on the 1,000 held-out scenes of its report (bar 90%); a ``--threads 1`` rerun of the
+CLIP scored 99.7% (notebook 00 tells how the recipe got that margin; the previous one scored 92.3% with
+1 thread and 86.5% with 2).
 
 Each model is written to a temporary directory beside its target and renamed into place, so a reader (or an interrupted run) never sees half a checkpoint. Only ``config.json`` and
 ``model.safetensors`` (plus the image preprocessor's config for CLIP) are written: tokenizers come from
