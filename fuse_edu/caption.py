@@ -248,7 +248,7 @@ class Captioner:
         accepted = inspect.signature(self.optimiser_class).parameters
         if "allowed" in accepted:
             kwargs["allowed"] = self.allowed
-            if "batch_size" in kwargs and isinstance(self.allowed, torch.Tensor):
+            if "batch_size" in kwargs and self.allowed_count is not None:
                 # AutoDAN tries batch_size tokens per slot, so no more than are allowed (the toy lexicon: 51)
                 kwargs["batch_size"] = min(kwargs["batch_size"], self.allowed_count)
         if "words" in accepted and self.words and self.settings.variable_length:

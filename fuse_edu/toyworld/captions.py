@@ -105,37 +105,35 @@ def sentiment_caption(scene: Scene, sentiment: str, rng: random.Random) -> str:
     return _join([noun_phrase(obj, opinion=rng.choice(words)) for obj in scene.objects])
 
 
+def _template_texts() -> list[str]:
+    """Every template's text for one object in each position (so every position phrase occurs) and for a
+    pair: together they use every template; lexicon words fill the slots in the callers."""
+    probes = [Scene((SceneObject(SHAPES[0], next(iter(COLORS)), SIZES[0], x, y),), (0, 0, 0))
+              for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)]
+    probes.append(Scene(probes[0].objects + probes[-1].objects, (0, 0, 0)))
+    return [text for scene in probes for text in captions(scene)]
+
+
 def vocabulary() -> list[str]:
     """Every whitespace word any caption, template or sentiment caption can contain, sorted.
 
     These are the words the toy models are trained on, so they are the words a toy adapter should be
     fitted on (DESIGN.md §4 trap 2), and the rows of notebook 00's sub-token-count table.
     """
-    # one object in each position (so every position phrase occurs) and a pair: together they use
-    # every template; the lexicon words then fill every slot
-    probes = [Scene((SceneObject(SHAPES[0], next(iter(COLORS)), SIZES[0], x, y),), (0, 0, 0))
-              for x in (0.1, 0.5, 0.9) for y in (0.1, 0.5, 0.9)]
-    probes.append(Scene(probes[0].objects + probes[-1].objects, (0, 0, 0)))
-    words = {w for scene in probes for text in captions(scene) for w in text.split()}
+    words = {w for text in _template_texts() for w in text.split()}
     words |= {"a", "an", *COLORS, *SHAPES, *SIZES, *POSITIVE_WORDS, *NEGATIVE_WORDS}
     return sorted(words)
 
 
 def opening_words() -> list[str]:
-    """The words a caption can start with ("a", "an", "the", "there"), sorted: read off the first word of
-    every template, as ``vocabulary`` reads all of them.
+    """The words a caption can start with ("a", "an", "the", "there"), sorted: the first word of every
+    template, and both articles (a noun phrase, sentiment captions' too, opens with "a" or "an").
 
     Only these need their start-of-text spelling in a prompt optimiser's token set. GPT-2 spells "brown"
     at the start of a text differently from " brown" mid-sentence; allowing the no-space form of every
     word let GCG write "a smallbrown circle", which no caption contains.
     """
-    probes = [Scene((SceneObject(shape, color, SIZES[0], x, 0.5),), (0, 0, 0))
-              for shape in SHAPES for color in COLORS for x in (0.1, 0.5)]
-    probes.append(Scene(probes[0].objects + probes[-1].objects, (0, 0, 0)))
-    rng = random.Random(0)
-    texts = [t for scene in probes for t in captions(scene)]
-    texts += [sentiment_caption(probes[0], s, rng) for s in SENTIMENTS for _ in range(8)]
-    return sorted({text.split()[0] for text in texts})
+    return sorted({text.split()[0] for text in _template_texts()} | {"a", "an"})
 
 
 def caption_corpus(n: int, seed: int) -> list[str]:

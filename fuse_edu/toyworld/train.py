@@ -12,8 +12,9 @@ colour+shape 98.1% on the 1,000 held-out scenes of its report (bar 90%); a ``--t
 CLIP scored 99.7% (notebook 00 tells how the recipe got that margin; the previous one scored 92.3% with
 1 thread and 86.5% with 2).
 
-Each model is written to a temporary directory beside its target and renamed into place, so a reader (or an interrupted run) never sees half a checkpoint. Only ``config.json`` and
-``model.safetensors`` (plus the image preprocessor's config for CLIP) are written: tokenizers come from
+Each model is written to a temporary directory beside its target and renamed into place, so a reader
+(or an interrupted run) never sees half a checkpoint. Only ``config.json`` and ``model.safetensors``
+(plus the image preprocessor's config for CLIP) are written: tokenizers come from
 ``fuse_edu.text.load_tokenizer``. The reported quality numbers are measured on the *saved* float16
 weights, reloaded as float32, on held-out seeds, and written to ``training_report.json`` beside them.
 """

@@ -24,9 +24,10 @@ part (hexagons read as squares, crosses as triangles), and it is a matter of *st
   and a 70% one-object pool, 2,000 steps: 92% with a 128-wide, 3-layer tower. Halving the batch and
   doubling the steps was worse (73%); so was a higher learning rate (4e-3: 13% at 600 steps).
 - But that tower cleared the bar by a thin margin: a rerun with another thread count (which sums in
-  another order) scored 86.5%. So we traded width for steps, at equal compute (about 240 s on one
-  shared core each, lr 1.4e-3; colour+shape): 128 wide, 3 layers, 600 steps: 52-56%; feed-forward 2x:
-  67% (750 steps); 2 layers: 78% (1,050); 96 wide: 84% (1,400); 64 wide: 93% (2,300 steps, 295 s).
+  another order) scored 86.5%. So we traded width for steps, at about equal compute (220-295 s on
+  one shared core each, lr 1.4e-3; colour+shape): 128 wide, 3 layers, 600 steps: 56% (52% and 51% at
+  lr 1e-3 and 2e-3); feed-forward 2x: 67% (750 steps); 2 layers: 78% (1,050); 96 wide: 84% (1,400);
+  64 wide: 93% (2,300 steps, 295 s).
 - Shipped: the 64-wide tower, 4,000 steps (``train.DEFAULT_CLIP_STEPS``) on a pool of 12,000 scenes;
   ``training_report.json`` beside the weights has its time and accuracy.
 """
