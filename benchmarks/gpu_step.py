@@ -11,7 +11,7 @@ the end of text scored, plus CLIP ``1 - cos`` toward one toy scene through a FUS
 - GCG (fixed length ``prompt_length``): one step = the one-hot gradient, top-k swaps per position,
   ``candidates`` single-swap prompts scored exactly;
 - AutoDAN (greedy strategy): one step = the LM's next-token distribution, the slot's gradient and
-  ``candidates`` (its ``batch_size``) prompts one token longer scored exactly; it grows the prompt from
+  ``candidates`` (its ``candidates_per_step``) prompts one token longer scored exactly; it grows the prompt from
   empty, so a run of ``prompt_length`` steps scores prompts of every length up to it.
 
 Each configuration runs once untimed (warm-up: CUDA kernels, tokenizer caches, allocator), then
@@ -81,22 +81,20 @@ def scene_image():
 
 def captioning_objective(preset, adapter):
     """LM fluency (per word, end of text scored) + CLIP toward the scene, weighted as ``fuse-edu caption`` does."""
-    from fuse_edu.caption import CAPTION_WEIGHTS
-    from fuse_edu.objectives import build_objective
+    from fuse_edu.objective import build_objective
 
-    return build_objective(preset, images=[scene_image()], weights=CAPTION_WEIGHTS, end=True, per="word",
-                           adapters={"clip": adapter})
+    return build_objective(preset, images=[scene_image()], end=True, per="word", adapters={"clip": adapter})
 
 
 def toy_objective(device: torch.device):
     """The toy preset's captioning objective, and the set-up seconds per stage."""
     from fuse_edu.models import load_preset
-    from fuse_edu.objectives import fit_preset_adapter
+    from fuse_edu.objective import fit_adapter
 
     setup, tick = {}, time.perf_counter()
     preset = load_preset("toy", device=device)
     setup["load_s"], tick = time.perf_counter() - tick, time.perf_counter()
-    adapter = fit_preset_adapter(preset, preset.clip)        # cached on disk after the first fit
+    adapter = fit_adapter(preset, "clip")                    # cached on disk after the first fit
     setup["adapter_s"] = time.perf_counter() - tick
     return captioning_objective(preset, adapter), setup
 
@@ -129,7 +127,7 @@ def optimiser(objective, method: str, candidates: int, prompt_length: int, chunk
         topk = max(64, -(-candidates // prompt_length))      # T * topk swaps to draw `candidates` distinct ones from
         return method_class("gcg")(objective, candidates_per_step=candidates, topk=topk, **common)
     if method == "autodan":
-        return method_class("autodan")(objective, batch_size=candidates, strategy="greedy", **common)
+        return method_class("autodan")(objective, candidates_per_step=candidates, strategy="greedy", **common)
     raise ValueError(f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
 
 

@@ -1,7 +1,7 @@
 """The paper's claim in miniature (issue 5 item 5): on held-out toy scenes, FUSE-guided GCG and AutoDAN
 against random search, every method held to the same number of exact candidate evaluations per image.
 
-Each single-object scene is captioned by each method through ``fuse_edu.caption.Captioner`` (toy preset,
+Each single-object scene is captioned by each method through ``fuse_edu.captioning.Captioner`` (toy preset,
 the captioning objective: LM fluency per word with the end of text scored, + CLIP through a FUSE adapter,
 weights ``CAPTION_WEIGHTS``). The budget binds every run: no patience, more steps than the budget allows,
 so each method spends (nearly) all of it; the evaluations actually spent are reported beside the results.
@@ -40,13 +40,12 @@ import json
 import platform
 import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from fuse_edu.caption import CAPTION_WEIGHTS, CaptionSettings, Captioner
+from fuse_edu.captioning import CaptionSettings, Captioner
 from fuse_edu.metrics import attribute_accuracy
 from fuse_edu.models import load_preset
 from fuse_edu.toyworld import caption, render_scene, sample_scenes
@@ -83,22 +82,12 @@ def autodan_batch(budget: int, prompt_length: int = CaptionSettings.prompt_lengt
     return budget // (1 + (prompt_length - 1) * AUTODAN_BEAM)
 
 
-@dataclass
-class BenchSettings(CaptionSettings):
-    """``CaptionSettings`` plus constructor options it does not offer (AutoDAN's refine_steps, ...)."""
-
-    options: dict = field(default_factory=dict)
-
-    def method_kwargs(self, optimiser_class) -> dict:
-        return {**super().method_kwargs(optimiser_class), **self.options}
-
-
-def settings_for(name: str, budget: int, seed: int, overrides: dict) -> BenchSettings:
+def settings_for(name: str, budget: int, seed: int, overrides: dict) -> CaptionSettings:
     chosen = {**METHOD_SETTINGS[name]}
-    sized = {"batch_size": autodan_batch(budget)} if name == "autodan" else {}
-    chosen["options"] = {**chosen.get("options", {}), **sized, **overrides}
+    sized = {"candidates_per_step": autodan_batch(budget)} if name == "autodan" else {}
+    chosen["options"] = {**chosen.get("options", {}), **overrides}
     # steps: more than any budget-bound run can take; patience off, so the budget is what stops a run
-    return BenchSettings(method=name, budget=budget, steps=budget, patience=None, seed=seed, **chosen)
+    return CaptionSettings(method=name, budget=budget, steps=budget, patience=None, seed=seed, **sized, **chosen)
 
 
 def caption_scene(captioner: Captioner, scene) -> dict:
@@ -264,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
               "budget": args.budget, "methods": headline["methods"], "claim": headline["claim"],
               "paired": headline["paired"], "settings": headline["settings"],
               "by_budget": {str(b): {k: v for k, v in r.items() if k != "per_scene"} for b, r in by_budget.items()},
-              "dev_seed": DEV_SEED, "caption_weights": CAPTION_WEIGHTS, "threads": torch.get_num_threads(),
+              "dev_seed": DEV_SEED, "caption_weights": preset.weights, "threads": torch.get_num_threads(),
               "machine": platform.platform(), "per_scene": headline["per_scene"],
               "per_scene_by_budget": {str(b): r["per_scene"] for b, r in by_budget.items() if b != args.budget}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 
 from fuse_edu import seed_everything
-from fuse_edu.caption import CAPTION_WEIGHTS, CaptionSettings, Captioner
+from fuse_edu.captioning import CaptionSettings, Captioner
+from fuse_edu.models import PRESETS
 from fuse_edu.metrics import attribute_accuracy
 from fuse_edu.models import load_preset
 from fuse_edu.toyworld import SENTIMENTS, caption, render_scene, sample_scenes
@@ -57,10 +58,10 @@ SWEEP_WEIGHTS = (0.5, 1.0, 2.0, 4.0)
 def caption_scenes(preset, scenes, sentiment: str | None, settings: dict, progress: bool = False) -> list[dict]:
     """One caption per scene, steered toward ``sentiment`` (None: a plain caption), with the classifier's
     verdict and the attribute check."""
-    weights = {**CAPTION_WEIGHTS, "sentiment": settings["sentiment_weight"]}
+    steer = {"labels": {"sentiment": sentiment}, "weights": {"sentiment": settings["sentiment_weight"]}}
     captioner = Captioner(preset, CaptionSettings(method=settings["method"], steps=settings["steps"],
-                                                  patience=settings["patience"], sentiment=sentiment,
-                                                  weights=weights), progress=False)
+                                                  patience=settings["patience"], **(steer if sentiment else {})),
+                          progress=False)
     rows = []
     for scene in scenes:
         result = captioner.caption(render_scene(scene))
@@ -125,7 +126,7 @@ def write_results(command: str, seed: int, settings: dict, rows: list[dict], sum
                   wall: float) -> None:
     RESULTS.mkdir(exist_ok=True)
     record = {"command": command, "heldout_seed": seed, "dev_seed": DEV_SEED, "n_scenes": len(rows) // len(SENTIMENTS),
-              "settings": settings, "caption_weights": {**CAPTION_WEIGHTS, "sentiment": settings["sentiment_weight"]},
+              "settings": settings, "caption_weights": {**PRESETS["toy"].weights, "sentiment": settings["sentiment_weight"]},
               "bar": {"target_sentiment": BAR_SENTIMENT, "names_color_shape": BAR_NAMES},
               "summary": summary, "unsteered": plain, "wall_s": round(wall, 1), "threads": torch.get_num_threads(),
               "machine": platform.platform(), "rows": rows}

@@ -1,12 +1,20 @@
 """fuse_edu: a teaching toolkit for FUSE (Williams & Kolter, 2024).
 
-FUSE optimises one text prompt against several frozen models that use different tokenizers, by
-fitting a cheap third-order-tensor adapter between their embedding spaces and passing gradients
-through it. The package is small on purpose; each module holds one idea:
+FUSE optimises one text prompt against several frozen models that use different tokenizers, by fitting a
+cheap third-order-tensor adapter between their embedding spaces and passing gradients through it.
 
-- ``fuse_edu.tensor``   the t-product algebra (tprod, ttranspose, tpinv, teye, bcirc reference)
-- ``fuse_edu.text``     offline tokenizers and word alignment across tokenizers
-- ``fuse_edu.runtime``  seeding and device choice shared by notebooks and the CLI
+Layers, lowest first. A module imports only from its own layer or below, never in a circle:
+
+1. ``tensor`` (t-product algebra), ``runtime`` (seeding, device), ``cache``, ``hub``, ``batching``
+2. ``text``        offline tokenizers and word alignment across tokenizers
+3. ``toyworld``    the offline world: scenes, captions, tiny models and their training, the toy word policy
+4. ``models``      model wrappers (causal LM, CLIP-like dual encoder, classifier) and presets
+5. ``adapter``     FUSE adapters: fit T_K per bucket, the exact forward and the FUSE backward
+6. ``objective``   the prompt frame, per-model terms and their weighted sum
+7. ``optim``       one optimiser contract; GCG, AutoDAN, PEZ, random search; search strategies
+8. ``captioning``  settings, image loading, the ``Captioner``, result rows
+9. ``metrics``, ``widgets``, ``report``, ``assignments``   what notebooks, reports and classrooms use
+10. ``cli``        the ``fuse-edu`` command (also ``python -m fuse_edu``)
 """
 
 from fuse_edu.runtime import pick_device, seed_everything

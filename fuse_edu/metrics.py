@@ -1,18 +1,18 @@
 """How good is a caption? Three views: reference n-grams, CLIP's opinion, and the toy world's truth.
 
 - ``caption_metrics``: BLEU-1..4, METEOR and CIDEr against reference captions, computed by the COCO
-  caption evaluation code (``pycocoevalcap``), not re-implemented here. METEOR runs a bundled Java jar
-  (``java`` must be on PATH); BLEU and CIDEr are pure Python.
+  caption evaluation code (``pycocoevalcap``), not re-implemented here. BLEU and CIDEr are pure Python;
+  METEOR runs a bundled Java jar (``java`` must be on PATH; starting it takes several seconds).
   **SPICE is not offered**, although the FUSE paper reports it: pycocoevalcap's SPICE
   (``spice-1.0.jar``) downloads Stanford CoreNLP 3.6.0 (a zip of several hundred MB, from
-  nlp.stanford.edu) on first use, and neither this machine, CI nor the GPU machine can reach the
-  internet. ``caption_metrics(..., spice=True)`` says so in a ``RuntimeError`` instead of leaving a
-  silent gap. Where CoreNLP is installed, ``pycocoevalcap.spice.spice.Spice`` can be used directly.
-  What does run offline, checked here: BLEU-1..4 and CIDEr (Python), METEOR (Java 17;
-  starting the jar takes several seconds, 8 s measured on a busy 2-core machine).
+  nlp.stanford.edu) on first use, and this toolkit must run without the internet.
+  ``caption_metrics(..., spice=True)`` says so in a ``RuntimeError`` instead of leaving a silent gap.
+  Where CoreNLP is installed, ``pycocoevalcap.spice.spice.Spice`` can be used directly.
 - ``clip_score``: CLIPScore (Hessel et al. 2021, "CLIPScore: A Reference-free Evaluation Metric for
   Image Captioning"): w * max(cos(image, caption), 0) with w = 2.5, with any ``DualEncoder`` (the
   preset's CLIP). Reference-free; on the toy preset it is the toy CLIP's view, not an independent judge.
+- ``object_accuracy``, ``objects_named``: the same for scenes of several objects, object by object.
+- ``bootstrap_interval``: a 95% interval for a mean over scenes.
 - ``attribute_accuracy``: for toy scenes, does a caption name the first object's colour and shape (and
   size)? Exact truth, no model involved: the toy world's headline metric.
 """
@@ -71,6 +71,45 @@ def attribute_accuracy(captions: Sequence[str], scenes: Sequence[Scene]) -> dict
     return {"color": float(hit["color"].mean()), "shape": float(hit["shape"].mean()),
             "size": float(hit["size"].mean()), "color_shape": float((hit["color"] & hit["shape"]).mean()),
             "exact": float((hit["color"] & hit["shape"] & hit["size"]).mean())}
+
+
+def objects_named(caption: str, scene: Scene) -> list[bool]:
+    """For each object of ``scene``, does some phrase of ``caption`` name its colour and shape?
+
+    The caption is cut into phrases at " and " and commas; a phrase names an object when its first colour
+    word and its first shape word are the object's (whole words, ``named_attribute``). Order does not
+    matter ("a blue circle and a red square" names both objects of a red square and a blue circle), size
+    does not count, and one phrase can name only one colour-shape pair.
+    """
+    phrases = [p for p in re.split(r"\band\b|,", caption) if p.strip()]
+    named = {(named_attribute(p, "color"), named_attribute(p, "shape")) for p in phrases}
+    return [(obj.color, obj.shape) in named for obj in scene.objects]
+
+
+def object_accuracy(captions: Sequence[str], scenes: Sequence[Scene]) -> dict[str, float]:
+    """Over scenes of one or more objects: the fraction of scenes whose every object is named by colour and
+    shape (``all_objects``, the headline for two-object scenes; for one object it equals
+    ``attribute_accuracy``'s ``color_shape``), and the fraction of objects named (``per_object``)."""
+    captions, scenes = list(captions), list(scenes)
+    if len(captions) != len(scenes) or not captions:
+        raise ValueError(f"object_accuracy: {len(captions)} captions for {len(scenes)} scenes; need one per scene")
+    hits = [objects_named(text, scene) for text, scene in zip(captions, scenes)]
+    return {"all_objects": float(np.mean([all(h) for h in hits])),
+            "per_object": float(np.mean([x for h in hits for x in h]))}
+
+
+def bootstrap_interval(values: Sequence[float], level: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one per scene): resample the scenes with
+    replacement ``resamples`` times; the (1 - level)/2 and (1 + level)/2 quantiles of the resampled means."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"bootstrap_interval needs a non-empty 1-D list of values, got shape {values.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)  # (resamples,)
+    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
 
 
 # --- CLIP's opinion --------------------------------------------------------------------------------

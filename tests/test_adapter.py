@@ -12,14 +12,10 @@ from fuse_edu.adapter import FuseAdapter, FuseTranslator, fit_bucket, fit_residu
 from fuse_edu.tensor import teye, tpinv, tprod, ttranspose
 from fuse_edu.text import align_words
 
-WORDS = None
-
 
 @pytest.fixture(scope="module")
-def words():
-    from wordfreq import top_n_list
-
-    return top_n_list("en", 30_000)
+def words(english_words):
+    return english_words[:30_000]
 
 
 def batch(tokenizer, texts):

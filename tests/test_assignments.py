@@ -1,14 +1,19 @@
-"""Assignments: the sources pass, released copies hold no solutions and fail, filled-in copies pass."""
+"""Assignments (``fuse_edu.assignments``): the sources are in nbgrader markup, released copies hold no solutions
+and no outputs, markup errors are named, released copies fail until filled in. Grading runs notebook kernels:
+those tests are ``slow``. (The ``fuse-edu assignments`` command: test_cli_assignments.py.)"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from fuse_edu.assignments import (BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, SOURCE, grade, is_graded,
-                                  is_solution, nbgrader_meta, release, student_copy)
-from fuse_edu.cli import main
-from fuse_edu.render import REPO_NOTEBOOKS
+from fuse_edu.assignments import (BEGIN_HIDDEN, BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, SOURCE, format_scores, grade,
+                                  is_graded, is_solution, nbgrader_meta, read_assignment, release, restore_tests,
+                                  student_copy)
+from fuse_edu.assignments.grade import Score
 
 SOURCES = sorted(SOURCE.glob("*.ipynb"))
 
@@ -92,6 +97,7 @@ def test_markup_errors_are_named():
         student_copy(nbformat.v4.new_notebook(cells=[loose]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_released_copy_fails_until_filled_in_with_the_solution(path, tmp_path):
     """The sources themselves run under nbval (they live in notebooks/); grading a source is the filled-in case."""
@@ -109,29 +115,45 @@ def test_released_copy_fails_until_filled_in_with_the_solution(path, tmp_path):
     assert [s.grade_id for s in scores] == graded and all(s.earned == s.points > 0 for s in scores), scores
 
 
-def test_check_restores_hidden_tests_that_a_released_copy_lacks(tmp_path, capsys):
-    """A tprod that passes the visible tests but returns float64 for float32 input: the hidden test catches it."""
-    release(tmp_path / "student")
-    nb = nbformat.read(tmp_path / "student" / "01_tprod_fft.ipynb", as_version=4)
-    for cell in nb.cells:
-        if is_solution(cell):
-            cell.source = "def my_tprod(A, B):\n    return tprod(A.double(), B.double())"
-    nbformat.write(nb, tmp_path / "01_tprod_fft.ipynb")
-    assert main(["assignments", "check", str(tmp_path / "01_tprod_fft.ipynb")]) == 1
-    out = capsys.readouterr().out
-    assert "tprod_matches_package  2 / 2" in out and "tprod_definition       0 / 3" in out and "total" in out
-    assert "float32 in must give real float32 out" in out
-    assert main(["assignments", "check", "--own-tests", str(tmp_path / "01_tprod_fft.ipynb")]) == 0
+def test_the_sources_are_the_repository_s_assignments():
+    assert SOURCE == Path(__file__).resolve().parent.parent / "notebooks" / "assignments"
 
 
-def test_check_refuses_a_notebook_that_is_not_an_assignment(capsys, tmp_path):
-    assert main(["assignments", "check", str(REPO_NOTEBOOKS / "02_tensor_algebra.ipynb")]) == 2
-    assert "is not an assignment" in capsys.readouterr().err
+def test_read_assignment_refuses_what_is_not_an_assignment(tmp_path):
+    with pytest.raises(ValueError, match="nope.ipynb does not exist"):
+        read_assignment(tmp_path / "nope.ipynb")
     (tmp_path / "notes.txt").write_text("hello")
-    assert main(["assignments", "check", str(tmp_path / "notes.txt")]) == 2
-    assert "not a notebook" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="is not a notebook file"):
+        read_assignment(tmp_path / "notes.txt")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "plain.ipynb")
+    with pytest.raises(ValueError, match="is not an assignment"):
+        read_assignment(tmp_path / "plain.ipynb")
 
 
-def test_release_refuses_to_overwrite_the_sources(capsys):
-    assert main(["assignments", "release", str(SOURCE)]) == 2
-    assert "overwrite the solutions" in capsys.readouterr().err
+def test_release_refuses_to_overwrite_the_sources_or_an_empty_source(tmp_path):
+    with pytest.raises(ValueError, match="is the source folder: releasing there would overwrite the solutions"):
+        release(SOURCE)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no notebooks"):
+        release(tmp_path / "out", tmp_path / "empty")
+    with pytest.raises(ValueError, match="assignment folder .*nowhere does not exist"):
+        release(tmp_path / "out", tmp_path / "nowhere")
+
+
+def test_restore_tests_puts_the_source_s_graded_cells_back():
+    source = nbformat.read(SOURCES[0], as_version=4)
+    student = student_copy(source)
+    for cell in student.cells:
+        if is_graded(cell):
+            cell.source = "pass  # the student deleted the test"
+    restored = restore_tests(student, source)
+    graded = [nbgrader_meta(c)["grade_id"] for c in source.cells if is_graded(c)]
+    assert restored == sorted(graded)
+    assert [c.source for c in student.cells if is_graded(c)] == [c.source for c in source.cells if is_graded(c)]
+
+
+def test_format_scores_lists_points_per_question_and_the_total():
+    text = format_scores("hw.ipynb", [Score("first", 2, 2), Score("second", 3, 0, "AssertionError: no")])
+    assert text.splitlines()[0] == "hw.ipynb" and re.search(r"total\s+2 / 5", text)
+    assert "AssertionError: no" in text
+    assert re.search(r"first\s+2 / 2", text) and re.search(r"second\s+0 / 3", text)

@@ -1,5 +1,6 @@
 """``fuse_edu.metrics``: attribute accuracy on known captions, CLIPScore's formula and its sense on toy
-scenes, and pycocoevalcap's BLEU / METEOR / CIDEr on captions whose scores are known."""
+scenes, and pycocoevalcap's BLEU / METEOR / CIDEr on captions whose scores are known. The toy preset's
+CLIPScore and METEOR (a Java process) are ``slow``."""
 
 from __future__ import annotations
 
@@ -75,15 +76,9 @@ def test_clip_score_is_two_and_a_half_times_the_clamped_cosine():
         clip_score(encoder, [None, None], ["same"])
 
 
-@pytest.fixture(scope="module")
-def toy():
-    from fuse_edu.models import load_preset
-
-    torch.manual_seed(0)
-    return load_preset("toy")
-
-
-def test_clip_score_prefers_the_true_caption_on_toy_scenes(toy):
+@pytest.mark.slow
+def test_clip_score_prefers_the_true_caption_on_toy_scenes(toy_preset):
+    toy = toy_preset
     scenes = sample_scenes(12, seed=5, objects=1)
     images = [render_scene(s) for s in scenes]
     true = clip_score(toy.clip, images, [caption(s) for s in scenes])
@@ -98,16 +93,26 @@ needs_coco = pytest.mark.skipif(importlib.util.find_spec("pycocoevalcap") is Non
                                 reason="caption_metrics needs pycocoevalcap (the dev extra)")
 
 
+IDENTICAL = {"a": ["a small red square on the left"], "b": ["a large blue circle at the top"],
+             "c": ["a small turquoise hexagon in the center"]}
+needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
+
+
 @needs_coco
-def test_identical_candidates_score_one_on_bleu_and_meteor():
-    refs = {"a": ["a small red square on the left"], "b": ["a large blue circle at the top"],
-            "c": ["a small turquoise hexagon in the center"]}
-    scores = caption_metrics({k: v[0] for k, v in refs.items()}, refs, meteor=shutil.which("java") is not None)
+def test_identical_candidates_score_one_on_bleu_and_ten_on_cider():
+    scores = caption_metrics({k: v[0] for k, v in IDENTICAL.items()}, IDENTICAL, meteor=False)
     for n in range(1, 5):
         assert scores[f"bleu_{n}"] == pytest.approx(1.0, abs=1e-6)
-    if "meteor" in scores:
-        assert scores["meteor"] == pytest.approx(1.0, abs=1e-3)
     assert scores["cider"] == pytest.approx(10.0, abs=1e-3)  # COCO's CIDEr is 10 x mean cosine: identical -> 10
+    assert "meteor" not in scores
+
+
+@needs_coco
+@needs_java
+@pytest.mark.slow
+def test_identical_candidates_score_one_on_meteor():
+    scores = caption_metrics({k: v[0] for k, v in IDENTICAL.items()}, IDENTICAL)
+    assert scores["meteor"] == pytest.approx(1.0, abs=1e-3)
 
 
 @needs_coco
@@ -121,7 +126,8 @@ def test_bleu_1_is_clipped_unigram_precision_and_lists_pair_by_position():
 
 
 @needs_coco
-@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
+@needs_java
+@pytest.mark.slow
 def test_meteor_ranks_a_closer_caption_higher():
     refs = [["a small red square"], ["a large blue circle"]]
     close = caption_metrics(["a small red square", "a large blue circle"], refs)["meteor"]

@@ -1,7 +1,7 @@
 """The model wrappers on tiny random models: each loss against a from-scratch reference, gradients reach the
 input embeddings and nothing else, CLIP's text path from embeddings equals its own, and bad input is refused.
 
-The paper-sized architectures are exercised in test_presets.py.
+The paper-sized architectures are exercised in test_models_paper_shapes.py, presets in test_presets.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 from transformers import (
-    BertConfig, BertForSequenceClassification, CLIPConfig, CLIPModel, DistilBertConfig,
-    DistilBertForSequenceClassification, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+    BertConfig, DistilBertConfig, DistilBertForSequenceClassification, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+    LlamaForCausalLM,
 )
 
 from fuse_edu.models import (
@@ -19,39 +19,10 @@ from fuse_edu.models import (
     load_sequence_classifier,
 )
 from fuse_edu.models.dual_encoder import clip_image_processor
-
+from tests.tiny import CLIP_IMAGE_SIZE, tiny_clip_model
 from tests.ugly_strings import HAND_PICKED
 
 TEXTS = ["a red circle", "a small turquoise hexagon on the left of a magenta crescent", "an ugly x"]
-CLIP_IMAGE_SIZE = 64  # the toy CLIP's resolution: the fallback processor must resize to it
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(gpt2):
-    torch.manual_seed(0)
-    return CausalLM(GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=128, vocab_size=50257)), gpt2)
-
-
-def tiny_clip_model() -> CLIPModel:
-    torch.manual_seed(0)
-    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                vocab_size=49408, max_position_embeddings=77)
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                  image_size=CLIP_IMAGE_SIZE, patch_size=16)
-    return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(clip):
-    return DualEncoder(tiny_clip_model(), clip)
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(bert):
-    torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                        vocab_size=len(bert), id2label={0: "NEGATIVE", 1: "POSITIVE"})
-    return SequenceClassifier(BertForSequenceClassification(config), bert)
 
 
 def reference_nll(model, input_ids, attention_mask, target_mask):
@@ -126,6 +97,39 @@ def test_nll_refuses_bad_masks(tiny_lm, problem, match):
         target_mask[1] = False
     with pytest.raises(ValueError, match=match):
         tiny_lm.nll_from_embeddings(tiny_lm.embed(input_ids), attention_mask, target_mask, input_ids)
+
+
+def test_start_id_is_bos_else_eos_else_none(tiny_lm, gpt2, bert, wordpiece_lm):
+    assert tiny_lm.start_id == gpt2.eos_token_id == 50256  # GPT-2 has no BOS of its own: <|endoftext|> opens
+    assert bert.bos_token_id is None and bert.eos_token_id is None and wordpiece_lm.start_id is None
+    bos, eos = bert.cls_token_id, bert.sep_token_id
+    bert_bos = bert.__class__(tokenizer_object=bert.backend_tokenizer, bos_token="[CLS]", eos_token="[SEP]")
+    assert CausalLM(wordpiece_lm.model, bert_bos).start_id == bos
+    bert_eos = bert.__class__(tokenizer_object=bert.backend_tokenizer, eos_token="[SEP]")
+    assert CausalLM(wordpiece_lm.model, bert_eos).start_id == eos
+
+
+@pytest.mark.parametrize("sliced", [True, False], ids=["logits_to_keep", "full-logits"])
+def test_logits_at_keeps_the_asked_positions_only(tiny_lm, monkeypatch, sliced):
+    monkeypatch.setattr(tiny_lm, "_slices_logits", sliced)  # with and without the model's logits_to_keep
+    input_ids, attention_mask, _ = lm_batch(tiny_lm, TEXTS)
+    full = tiny_lm.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+    embeds = tiny_lm.embed(input_ids)
+    last_three = tiny_lm.logits_at(embeds, attention_mask, 3)  # an int K: the last K positions
+    assert last_three.shape == (3, 3, full.shape[-1])
+    torch.testing.assert_close(last_three, full[:, -3:], rtol=1e-5, atol=1e-5)
+    keep = torch.tensor([0, 2])  # an index tensor: those positions
+    torch.testing.assert_close(tiny_lm.logits_at(embeds, attention_mask, keep), full[:, keep], rtol=1e-5, atol=1e-5)
+
+
+def test_next_token_logits_read_each_rows_last_real_position(tiny_lm):
+    input_ids, attention_mask, _ = lm_batch(tiny_lm, TEXTS)  # rows of different lengths: padding after
+    got = tiny_lm.next_token_logits(tiny_lm.embed(input_ids), attention_mask)  # (B, V)
+    assert got.shape == (3, tiny_lm.embedding_table.shape[0])
+    for b in range(3):
+        n = int(attention_mask[b].sum())
+        alone = tiny_lm.model(input_ids=input_ids[b:b + 1, :n]).logits[0, -1]  # the row without its padding
+        torch.testing.assert_close(got[b], alone, rtol=1e-4, atol=1e-4)
 
 
 # --- shared interface -------------------------------------------------------------------------------------
@@ -263,6 +267,8 @@ def test_any_causal_lm_llama_with_a_wordpiece_tokenizer(tmp_path, bert):
     inputs_embeds = lm.embed(input_ids).requires_grad_()
     lm.nll_from_embeddings(inputs_embeds, attention_mask, target_mask, input_ids).sum().backward()
     assert torch.isfinite(inputs_embeds.grad).all() and inputs_embeds.grad.abs().sum() > 0
+    again = CausalLM.load(tmp_path, device="cpu")  # the classmethod every wrapper has
+    assert isinstance(again, CausalLM) and torch.equal(again.embedding_table, lm.embedding_table)
 
 
 def test_dual_encoder_uses_a_saved_processor_else_builds_clip_s(tmp_path, clip):
@@ -272,6 +278,8 @@ def test_dual_encoder_uses_a_saved_processor_else_builds_clip_s(tmp_path, clip):
     clip_image_processor(32).save_pretrained(tmp_path)  # a checkpoint that ships its own preprocessing wins
     loaded = load_dual_encoder(tmp_path, tokenizer=clip)
     assert loaded.image_processor.crop_size == {"height": 32, "width": 32}
+    loaded = DualEncoder.load(tmp_path, tokenizer="clip")
+    assert isinstance(loaded, DualEncoder) and loaded.image_processor.crop_size == {"height": 32, "width": 32}
 
 
 def test_sequence_classifier_loads_by_path_with_its_saved_tokenizer(tmp_path, bert):
@@ -281,3 +289,5 @@ def test_sequence_classifier_loads_by_path_with_its_saved_tokenizer(tmp_path, be
     classifier = load_sequence_classifier(tmp_path)
     assert classifier.labels == ("negative", "positive")
     assert len(classifier.predict(TEXTS)) == 3  # DistilBERT takes no token_type_ids: none are passed
+    again = SequenceClassifier.load(tmp_path, tokenizer=bert)
+    assert isinstance(again, SequenceClassifier) and again.labels == ("negative", "positive")

@@ -1,17 +1,24 @@
-"""``fuse-edu report``: a folder of images -> one HTML file that opens offline and shows every image and caption."""
+"""``fuse_edu.report``: where the notebooks are, the report template's parameters (declared names, values read
+as their defaults' types), every notebook's ``parameters`` cell, the HTML pieces a report shows, and a notebook
+turned into HTML that opens offline. (The ``fuse-edu report`` command: test_cli_report.py.)"""
 
 from __future__ import annotations
 
 import ast
+import base64
+import io
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
+from PIL import Image
 
-from fuse_edu.cli import main
-from fuse_edu.report import TEMPLATE, declared_parameters, parse_value, resolve_parameters
-from fuse_edu.toyworld.render_cli import render_to_folder
+from fuse_edu.report import (REPO_NOTEBOOKS, TEMPLATE, check_names, declared_parameters, environment_info,
+                             gallery_html, notebook_to_html, parse_value, png_data_uri, render_notebook,
+                             resolve_parameters, table_html)
 
+ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = ("IMAGES", "PRESET", "METHOD", "STRATEGY", "STEPS", "BUDGET", "SEED", "SENTIMENT")
 
 
@@ -23,22 +30,32 @@ def external_urls(html: str) -> list[str]:
     return fetched
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("scenes")
-    render_to_folder(folder, 2, seed=5)
-    return folder
+def test_the_notebooks_are_the_repository_s_own():
+    assert REPO_NOTEBOOKS == ROOT / "notebooks"
+    assert TEMPLATE == ROOT / "notebooks" / "report.ipynb" and TEMPLATE.is_file()
 
 
-def test_template_has_one_flat_parameters_cell_with_the_issue_s_names():
-    nb = nbformat.read(TEMPLATE, as_version=4)
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and nb.metadata.kernelspec.name == "python3"
-    for line in tagged[0].source.splitlines():
-        name, _, value = line.partition("=")
-        assert name.strip().isidentifier()
-        ast.literal_eval(value.strip())
-    assert set(PARAMETERS) <= set(declared_parameters())
+def test_every_notebook_has_one_flat_parameters_cell():
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + [ROOT / "notebooks" / "report.ipynb"]
+    assert len(notebooks) >= 7
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert nb.metadata.kernelspec.name == "python3", path.name
+        for line in tagged[0].source.splitlines():  # NAME = literal, nothing computed
+            if line.strip() and not line.lstrip().startswith("#"):
+                name, _, value = line.partition("=")
+                assert name.strip().isidentifier(), (path.name, line)
+                ast.literal_eval(value.strip())  # raises unless a flat literal
+
+
+# ----------------------------------------------------------------------------------------- the template
+
+def test_the_template_declares_the_issue_s_parameters():
+    declared = declared_parameters()
+    assert set(PARAMETERS) <= set(declared)
+    assert declared["PRESET"] == "toy" and declared["METHOD"] == "gcg" and isinstance(declared["STEPS"], int)
 
 
 def test_values_take_their_defaults_types():
@@ -46,105 +63,81 @@ def test_values_take_their_defaults_types():
     assert resolve_parameters([("STEPS", "20"), ("BUDGET", "2000"), ("STRATEGY", "beam"), ("SENTIMENT", "None"),
                                ("METHOD", "random")], declared) == \
         {"STEPS": 20, "BUDGET": 2000, "STRATEGY": "beam", "SENTIMENT": None, "METHOD": "random"}
+
+
+def test_parse_value_reads_text_as_the_default_s_type():
+    assert parse_value("STEPS", "20", 8) == 20 and parse_value("LR", "0.5", 0.1) == 0.5
+    assert parse_value("FLAG", "true", False) is True and parse_value("FLAG", "False", True) is False
+    assert parse_value("BUDGET", "2000", None) == 2000 and parse_value("SENTIMENT", "None", None) is None
+    assert parse_value("STRATEGY", "beam", None) == "beam" and parse_value("NAME", "42", "x") == "42"
     with pytest.raises(ValueError, match="STEPS expects an int, got 'many'"):
         parse_value("STEPS", "many", 8)
+    with pytest.raises(ValueError, match="LR expects a number, got 'fast'"):
+        parse_value("LR", "fast", 0.1)
     with pytest.raises(ValueError, match="expects True or False"):
         parse_value("FLAG", "yes", False)
 
 
-def test_undeclared_parameter_is_refused_with_the_declared_list(scenes, capsys):
-    assert main(["report", str(scenes), "--out", str(scenes / "r.html"), "-p", "STEPZ", "3"]) == 2
-    err = capsys.readouterr().err
-    assert "does not declare STEPZ" in err and all(name in err for name in PARAMETERS)
-    assert not (scenes / "r.html").exists()
+def test_undeclared_names_are_refused_with_the_declared_list():
+    declared = {"IMAGES": "", "STEPS": 8}
+    check_names(["STEPS"], declared)
+    with pytest.raises(ValueError, match="does not declare STEPZ, TOPK; declared parameters: IMAGES, STEPS"):
+        resolve_parameters([("TOPK", "3"), ("STEPZ", "3")], declared)
 
 
-def test_values_the_template_would_refuse_are_refused_before_it_starts(scenes, capsys):
-    for name, value, message in (("METHOD", "nope", "METHOD 'nope' is not one of gcg, autodan, pez, random"),
-                                 ("STEPS", "-1", "STEPS must be an integer >= 0"),
-                                 ("BUDGET", "0", "BUDGET must be an integer >= 1"),
-                                 ("BUDGET", "5", "budget 5 is smaller than one gcg step"),
-                                 ("SENTIMENT", "happy", "SENTIMENT 'happy' is not one of positive, negative"),
-                                 ("DEVICE", "tpu", "DEVICE: ")):
-        assert main(["report", str(scenes), "--out", str(scenes / "r.html"), "-p", name, value]) == 2
-        assert message in capsys.readouterr().err
-    assert not (scenes / "r.html").exists()
+def test_a_notebook_without_a_parameters_cell_is_not_a_template(tmp_path):
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), path)
+    with pytest.raises(ValueError, match="has no cell tagged 'parameters'; it is not a report template"):
+        declared_parameters(path)
 
 
-def test_unwritable_out_is_refused_before_the_template_runs(scenes, tmp_path, capsys):
-    (tmp_path / "a_file").write_text("")
-    assert main(["report", str(scenes), "--out", str(tmp_path / "a_file" / "r.html")]) == 2
-    assert "cannot write --out" in capsys.readouterr().err
+# ----------------------------------------------------------------------------------------- HTML pieces
+
+def test_png_data_uri_carries_the_pixels():
+    image = Image.new("RGB", (3, 2), (10, 200, 30))
+    uri = png_data_uri(image)
+    assert uri.startswith("data:image/png;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert decoded.size == (3, 2) and decoded.convert("RGB").getpixel((1, 1)) == (10, 200, 30)
 
 
-def test_empty_or_missing_folder_is_a_clear_error(tmp_path, capsys):
-    (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 2
-    assert "has no image files" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.html")]) == 2
-    assert "must be a folder of images" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.pdf")]) == 2
-    assert "must end in .html" in capsys.readouterr().err
+def test_table_html_rounds_floats_and_escapes_text():
+    html = table_html([{"caption": "a <b> square", "loss": 1.234567}, {"caption": "x", "error": "bad"}], digits=2)
+    assert "<th>caption</th><th>loss</th><th>error</th>" in html
+    assert "<td>a &lt;b&gt; square</td><td>1.23</td><td></td>" in html and "<td>bad</td>" in html
 
 
-def test_report_on_toy_scenes_shows_every_image_and_caption_offline(scenes, tmp_path, capsys):
-    out = tmp_path / "report.html"
-    assert main(["report", str(scenes), "--out", str(out), "-p", "STEPS", "2", "-p", "SEED", "1",
-                 "--no-progress"]) == 0
-    html = out.read_text()
-    executed = nbformat.read(out.with_suffix(".ipynb"), as_version=4)
-    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert "STEPS = 2" in injected[0].source and "SEED = 1" in injected[0].source
-    assert external_urls(html) == [], "the report must open offline"
-    gallery = next(o["data"]["text/html"] for c in executed.cells for o in c.get("outputs", [])
-                   if "<figure" in o.get("data", {}).get("text/html", ""))
-    captions = re.findall(r"<figcaption><code>[^<]+</code><br><b>([^<]+)</b>", gallery)
-    assert len(captions) == 2 and all(captions)
-    for caption in captions:  # every image embedded in the gallery, with its caption
-        assert re.search(r'<img alt="%s"[^>]*src="data:image/png;base64,' % re.escape(caption), html), caption
-    assert "scene_0000.png" in html and "scene_0001.png" in html and "loss_clip" in html
-    assert "transformers" in html and "exact captions" in html and "names the color" in html  # environment, metrics
-    assert html.count("data:image/png;base64,") >= 3                # the loss curves too
+def test_gallery_html_embeds_each_image_above_its_caption_and_truth(tmp_path):
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    html = gallery_html([tmp_path / "a.png"], ["a red square"], truths={"a.png": "a small red square"})
+    assert re.search(r'<img src="data:image/png;base64,[^"]+" alt="a red square"', html)
+    assert "<figcaption><code>a.png</code><br><b>a red square</b>" in html and "truth: a small red square" in html
+    assert external_urls(html) == []
 
 
-def _template(path, parameters: str, body: str):
-    """A two-cell papermill template: a ``parameters`` cell, then ``body``."""
-    params = nbformat.v4.new_code_cell(parameters)
-    params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
+def test_environment_info_names_versions_and_device():
+    info = environment_info("cpu")
+    assert info["device"] == "cpu" and info["fuse_edu"] == "0.1.0"
+    assert {"python", "torch", "transformers", "cuda", "torch threads", "platform", "written (UTC)"} <= set(info)
 
 
-def test_failing_template_still_writes_an_html_that_shows_the_failure(scenes, tmp_path, capsys):
-    template = _template(tmp_path / "broken.ipynb", 'IMAGES = ""\nSTEPS = 1', "raise RuntimeError('the model broke')")
-    out = tmp_path / "out" / "broken.html"
-    assert main(["report", str(scenes), "--out", str(out), "--template", str(template), "--no-progress"]) == 1
-    assert "the model broke" in out.read_text() and "failed" in capsys.readouterr().err
-    # the executed notebook goes beside the HTML: writing it over the template is refused
-    assert main(["report", str(scenes), "--out", str(tmp_path / "broken.html"), "--template", str(template)]) == 2
-    assert "would overwrite" in capsys.readouterr().err and template.is_file()
+# ----------------------------------------------------------------------------------------- notebooks to HTML
+
+def test_an_executed_notebook_becomes_html_that_opens_offline(tmp_path):
+    cell = nbformat.v4.new_code_cell("print('hello')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello from the run\n")]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A title"), cell])
+    nbformat.write(nb, tmp_path / "done.ipynb")
+    offline = notebook_to_html(tmp_path / "done.ipynb", tmp_path / "done.html", offline=True)
+    html = offline.read_text()
+    assert offline == tmp_path / "done.html" and "hello from the run" in html and "A title" in html
+    assert external_urls(html) == [], "an offline report fetches nothing"
 
 
-def test_a_cell_past_the_timeout_fails_the_report(scenes, tmp_path, capsys):
-    template = _template(tmp_path / "slow.ipynb", 'IMAGES = ""', "import time\ntime.sleep(60)")
-    out = tmp_path / "out" / "slow.html"
-    assert main(["report", str(scenes), "--out", str(out), "--template", str(template), "--timeout", "3",
-                 "--no-progress"]) == 1
-    assert "This run failed" in out.read_text() or "Timeout" in out.read_text()
-
-
-def test_truth_rows_feed_attribute_accuracy(scenes, tmp_path):
-    from fuse_edu.metrics import attribute_accuracy
-    from fuse_edu.report import read_truth
-
-    truth = read_truth(scenes)
-    assert sorted(truth) == ["scene_0000.png", "scene_0001.png"]
-    captions = [t.caption for t in truth.values()]
-    assert attribute_accuracy(captions, list(truth.values()))["exact"] == 1.0
-    assert attribute_accuracy(["a small thing"] * 2, list(truth.values()))["color"] == 0.0
-    assert read_truth(tmp_path) == {}
-    (tmp_path / "captions.csv").write_text("file,caption\nx.png,a red square\n")
-    with pytest.raises(ValueError, match="lacks the columns color, position, shape, size"):
-        read_truth(tmp_path)
+def test_render_notebook_refuses_a_missing_notebook_or_overwriting_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook .*nope.ipynb does not exist"):
+        render_notebook(tmp_path / "nope.ipynb", tmp_path / "out.html")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "same.ipynb")
+    with pytest.raises(ValueError, match="would overwrite .*same.ipynb; write the HTML elsewhere"):
+        render_notebook(tmp_path / "same.ipynb", tmp_path / "same.html")

@@ -1,24 +1,16 @@
-"""The toy world's scenes, captions and render command: deterministic, truthful, and a lexicon that
-really exercises FUSE's cross-tokenizer path (DESIGN.md §4 trap 1)."""
+"""The toy world's scenes: deterministic, truthful, drawn so every colour and shape can be told apart, and bad
+records refused with the accepted values. (Captions: test_toyworld_captions.py; files: test_toyworld_scene_files.py.)"""
 
 from __future__ import annotations
-
-import csv
-import random
 
 import numpy as np
 import pytest
 
-from fuse_edu.cli import main
-from fuse_edu.text import subtoken_counts
 from fuse_edu.toyworld import (
-    COLORS, NEGATIVE_WORDS, POSITIONS, POSITIVE_WORDS, SHAPES, SIZES, Scene, SceneObject, candidate_captions,
-    caption, caption_corpus, captions, render_scene, sample_scenes, sentiment_caption, split_combinations,
+    COLORS, POSITIONS, SHAPES, SIZES, Scene, SceneObject, caption, captions, render_scene, sample_scenes,
+    split_combinations,
 )
-from fuse_edu.toyworld.captions import vocabulary, with_article
 from fuse_edu.toyworld.scenes import SIZE_FRACTION
-
-LEXICON = [*COLORS, *SHAPES, *SIZES, *POSITIVE_WORDS, *NEGATIVE_WORDS]
 
 
 def test_lexicon_sizes_and_colours_are_far_apart():
@@ -26,16 +18,6 @@ def test_lexicon_sizes_and_colours_are_far_apart():
     rgb = np.array(list(COLORS.values()), dtype=float)                           # (n_colors, 3)
     distances = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1)                # (n_colors, n_colors)
     assert distances[~np.eye(len(rgb), dtype=bool)].min() > 60, "two colours are too close to tell apart"
-
-
-def test_lexicon_words_split_differently_across_tokenizers(gpt2, clip, bert):
-    counts = np.stack([subtoken_counts(LEXICON, tok) for tok in (gpt2, clip, bert)])  # (3, n_words)
-    disagree = [w for w, column in zip(LEXICON, counts.T) if len(set(column.tolist())) > 1]
-    assert len(disagree) >= 3, f"FUSE's cross-tokenizer machinery would go unused; only {disagree} differ"
-    # colours, shapes and sentiment words each carry some of the disagreement, not one category alone
-    for group in (COLORS, SHAPES, POSITIVE_WORDS + NEGATIVE_WORDS):
-        assert set(disagree) & set(group), f"no word of {list(group)} splits differently"
-    assert counts.max() <= 4, "every lexicon word should fit the adapter's default max_subtokens"
 
 
 def test_sample_scenes_is_deterministic_and_seed_dependent():
@@ -95,91 +77,12 @@ def test_every_shape_is_drawn_differently():
             assert (masks[a] != masks[b]).sum() >= 20, f"{a} and {b} look alike at small size"
 
 
-def test_captions_and_articles():
-    scene = Scene((SceneObject("hexagon", "turquoise", "small", 0.5, 0.5),), (80, 80, 80))
-    assert caption(scene) == "a small turquoise hexagon"
-    variants = captions(scene)
-    assert variants[0] == caption(scene) and len(variants) >= 5 and len(set(variants)) == len(variants)
-    assert "there is a small turquoise hexagon in the center" in variants
-    pair = Scene((SceneObject("square", "red", "small", 0.2, 0.5), SceneObject("circle", "orange", "large", 0.75, 0.5)),
-                 (80, 80, 80))
-    assert caption(pair) == "a small red square and a large orange circle"
-    assert "a photo of a red square and an orange circle" in captions(pair)
-    assert with_article("orange star") == "an orange star" and with_article("ugly cross") == "an ugly cross"
-    assert sentiment_caption(scene, "negative", random.Random(0)).split()[:2] in (
-        ["an", w] if w[0] in "aeiou" else ["a", w] for w in NEGATIVE_WORDS)
-
-
-def test_candidate_captions_cover_every_combination():
-    singles = candidate_captions()
-    assert len(singles) == len(set(singles)) == len(SIZES) * len(COLORS) * len(SHAPES)
-    assert all(caption(s) in singles for s in sample_scenes(50, seed=9))
-    assert len(candidate_captions(2)) == len(singles) ** 2 - len(SIZES) ** 2 * len(COLORS) * len(SHAPES)
-
-
-def test_sentiment_caption_words_and_bad_value():
-    scene = sample_scenes(1, seed=0, objects=2)[0]
-    positive = sentiment_caption(scene, "positive", random.Random(1))
-    negative = sentiment_caption(scene, "negative", random.Random(1))
-    assert sum(w in POSITIVE_WORDS for w in positive.split()) == 2
-    assert sum(w in NEGATIVE_WORDS for w in negative.split()) == 2
-    assert positive == sentiment_caption(scene, "positive", random.Random(1))
-    with pytest.raises(ValueError, match="positive, negative"):
-        sentiment_caption(scene, "happy", random.Random(0))
-
-
-def test_caption_corpus_is_deterministic_and_uses_known_words():
-    corpus = caption_corpus(300, seed=0)
-    assert corpus == caption_corpus(300, seed=0) and corpus != caption_corpus(300, seed=1)
-    assert len(corpus) == 300
-    assert {w for line in corpus for w in line.split()} <= set(vocabulary())
-    assert any(w in line.split() for line in corpus for w in POSITIVE_WORDS)
-    assert any(w in line.split() for line in corpus for w in NEGATIVE_WORDS)
-    with pytest.raises(ValueError):
-        caption_corpus(0, seed=0)
-
-
 def test_split_combinations_keeps_every_word_seen():
     seen, held = split_combinations(held_out=0.2, seed=0)
     assert held and not set(seen) & set(held)
     assert {c for c, _ in seen} == set(COLORS) and {s for _, s in seen} == set(SHAPES)
     scenes = sample_scenes(50, seed=0, objects=None, combinations=held)
     assert all((o.color, o.shape) in held for s in scenes for o in s.objects)
-
-
-def _render(tmp_path, *extra):
-    return main(["toyworld", "render", "--n", "6", "--seed", "11", "--out", str(tmp_path), *extra])
-
-
-def test_cli_writes_pngs_and_csv_byte_identically(tmp_path):
-    assert _render(tmp_path / "a", "--objects", "2") == 0
-    assert _render(tmp_path / "b", "--objects", "2") == 0
-    with (tmp_path / "a" / "captions.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == 6
-    assert {"file", "caption", "color", "shape", "size", "position"} <= set(rows[0])
-    for row in rows:
-        assert row["color"] in row["caption"] and row["shape"] in row["caption"] and " and " in row["caption"]
-    files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == sorted([r["file"] for r in rows] + ["captions.csv"])
-    for name in files:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-
-
-@pytest.mark.parametrize("n", ["0", "-3"])
-def test_cli_refuses_non_positive_n(tmp_path, capsys, n):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["toyworld", "render", "--n", n, "--out", str(tmp_path / "x")])
-    assert exit_info.value.code != 0
-    assert "positive integer" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists(), "nothing is written for a refused request"
-
-
-def test_cli_out_that_cannot_be_a_folder_is_a_message_not_a_traceback(tmp_path, capsys):
-    (tmp_path / "a_file").write_text("")
-    assert main(["toyworld", "render", "--n", "1", "--out", str(tmp_path / "a_file")]) == 2
-    err = capsys.readouterr().err
-    assert "fuse-edu: error:" in err and "a_file" in err and "Traceback" not in err
 
 
 def test_bad_records_are_refused_with_accepted_values():

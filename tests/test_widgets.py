@@ -5,7 +5,7 @@ import torch
 
 from fuse_edu.adapter import FuseAdapter
 from fuse_edu.optim import RandomSearch
-from fuse_edu.optim.base import Budget, SteppedRun
+from fuse_edu.optim.base import Budget, Optimiser, RunResult
 from fuse_edu.widgets import AdapterExplorer, LossPlot, adapter_explorer, alignment_viewer, run_with_plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -16,7 +16,7 @@ def test_alignment_viewer_follows_the_text_box(gpt2, clip):
     box, table = viewer.children
     assert "cube" in table.value and "turquoise" not in table.value
     box.value = "a turquoise cube"
-    assert "turquoise" in table.value and "(3)" in table.value  # GPT-2: Ġtur qu oise
+    assert "turquoise" in table.value and "(3)" in table.value  # GPT-2: ␣tur qu oise
     box.value = "   "
     assert "no words" in table.value
 
@@ -73,7 +73,7 @@ def test_adapter_explorer_shows_both_tokenizers_pieces(gpt2, clip, words):
     B = (clip, torch.randn(len(clip), 8, generator=torch.Generator().manual_seed(2)))
     adapter = FuseAdapter.fit(A, B, words=words, max_subtokens=3, cache=False)
     info = AdapterExplorer(adapter, A, B, words).nearest("turquoise", top=5)
-    assert len(info["a_pieces"]) == 3 and info["b_pieces"] == ["turquoise</w>"] and info["K"] == 3
+    assert info["a_pieces"] == ["␣tur", "qu", "oise"] and info["b_pieces"] == ["turquoise"] and info["K"] == 3
     assert len(info["nearest"]) == 5 and all(-1 <= c <= 1 for _, c in info["nearest"])
 
 
@@ -145,32 +145,38 @@ def test_loss_plot_refuses_what_it_cannot_follow():
         def run(self, steps):
             return []
 
-    with pytest.raises(TypeError, match="plot.update"):
+    with pytest.raises(TypeError, match="callback"):  # every optimiser's run takes one; this object's does not
         run_with_plot(NoCallback(), 1, LossPlot())
 
 
-class CountDown(SteppedRun):
-    """The smallest AutoDAN/PEZ-like optimiser: SteppedRun's own loop around a step that returns its row."""
+class CountDown(Optimiser):
+    """The smallest optimiser written to the contract: ``reset``, ``step`` returning its row and ``result``; the
+    base class's one loop runs it, with the callback a live plot follows."""
 
     name = "countdown"
 
     def __init__(self):
-        self.budget, self.progress, self.steps_done, self.loss = Budget(None), False, 0, 5.0
+        self.budget_cap, self.progress, self.candidates_per_step = None, False, 4  # 4 evaluations a step
+        self.reset()
+
+    def reset(self):
+        self.budget, self.steps_done, self.loss = Budget(None), 0, 5.0
 
     def step(self) -> dict:
         self.steps_done += 1
         self.loss -= 1
-        self.budget.spend(4)
-        return {"step": self.steps_done, "best_loss": self.loss, "evaluations": self.budget.spent}
+        self.budget.spend(self.candidates_per_step)
+        return {"step": self.steps_done, "best_loss": self.loss, "step_loss": self.loss,
+                "evaluations": self.budget.spent}
 
-    def run(self, steps: int, callback=None) -> list[dict]:
-        return self._loop(steps, steps, self.name, cost=lambda: 4, callback=callback)[0]
+    def result(self, history, clock):
+        return RunResult("", [], self.loss, {}, self.budget.spent, clock.seconds, self.steps_done, history)
 
 
-def test_loss_plot_follows_a_stepped_run_through_its_step():
+def test_loss_plot_follows_any_optimiser_through_the_one_loop():
     optimiser, plot = CountDown(), LossPlot()
     drawn = []
     plot.image.observe(lambda change: drawn.append(change["new"]), names="value")
-    history = run_with_plot(optimiser, 4, plot)
-    assert len(history) == 4 and len(drawn) >= 4 and plot.runs["countdown"] == history
-    assert "best loss 1.0000" in plot.status.value
+    result = run_with_plot(optimiser, 4, plot)
+    assert len(result.history) == 4 and len(drawn) >= 4 and plot.runs["countdown"] == result.history
+    assert "best loss 1.0000" in plot.status.value and result.evaluations == 16

@@ -1,4 +1,4 @@
-"""The FUSE adapter (DESIGN.md §1): fit T_K per bucket, and carry gradients across tokenizers with it.
+"""The FUSE adapter: fit T_K per bucket, and carry gradients across tokenizers with it.
 
 - ``fit_bucket(X_A, X_B, ridge)``: one bucket's least-squares t-product adapter (``fit``).
 - ``Bucket``, ``bucket_words``, ``word_tensor``: words as lateral slices, the bucket rule (``words``).

@@ -1,4 +1,4 @@
-"""Fitting one FUSE adapter bucket: T_K = argmin_T ||X_A * T - X_B||_F (DESIGN.md §1 "The adapter").
+"""Fitting one FUSE adapter bucket: T_K = argmin_T ||X_A * T - X_B||_F.
 
 The t-product is block-diagonal in the Fourier domain along mode 3, so the least-squares problem
 splits into one ordinary (complex) least-squares problem per Fourier slice f:

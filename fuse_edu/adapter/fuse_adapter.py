@@ -4,7 +4,7 @@
 ``.embedding_table``) or two ``(tokenizer, embedding_table)`` pairs. Direction: the prompt lives in
 ``src`` (model A, the primary); ``dst`` is a secondary model B whose loss gradient we carry back.
 
-Fallbacks, named (DESIGN.md §1 asks for explicit ones):
+Fallbacks, each explicit:
 - an empty word list -> the default wordfreq list, logged;
 - a bucket K with no words -> ``position-wise T_1``: T_1 in the first frontal slice, zeros elsewhere,
   i.e. sub-token i of A maps to sub-token i of B through the one-token adapter; logged;
@@ -182,6 +182,16 @@ class FuseAdapter:
         slices = [(G_hat[:, :, f].real @ T_f).to(G_hat.dtype) if _real_slice(f, K) else G_hat[:, :, f] @ T_f
                   for f, T_f in enumerate(self._spectra[K])]                # F x (m, d_A)
         return torch.fft.irfft(torch.stack(slices, dim=2), n=K, dim=2)      # (m, d_A, K)
+
+    def randomised(self, seed: int = 0) -> "FuseAdapter":
+        """An adapter of the same shapes whose T_K hold Gaussian entries scaled to each fitted T_K's Frobenius
+        norm: the control that keeps the adapter's size and drops what the fit learned."""
+        generator = torch.Generator().manual_seed(seed)
+        T = {}
+        for K, fitted in self.T.items():
+            noise = torch.randn(fitted.shape, generator=generator, dtype=torch.float64)   # (d_A, d_B, K)
+            T[K] = (noise * (fitted.double().norm() / noise.norm())).to(fitted)
+        return FuseAdapter(T=T, max_subtokens=self.max_subtokens, info={**self.info, "randomised_seed": seed})
 
     def map_words(self, X_A: torch.Tensor) -> torch.Tensor:
         """X_A * T_K: words (m, d_A, K) carried into B's embedding space, (m, d_B, K)."""

@@ -1,4 +1,4 @@
-"""Crossing tokenizers with a FUSE gradient: exact forward, adapter-mapped backward (DESIGN.md §1).
+"""Crossing tokenizers with a FUSE gradient: exact forward, adapter-mapped backward.
 
 Forward (exact): decode the prompt's A tokens to text, re-tokenize with B, look up B's embeddings.
 Backward (FUSE): re-tokenization has no derivative, so for every word we map the upstream gradient
@@ -31,7 +31,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from fuse_edu.adapter.fuse_adapter import FuseAdapter
-from fuse_edu.models.base import pad_right
+from fuse_edu.batching import pad_right
 from fuse_edu.text.alignment import token_owners, word_spans
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,14 @@ class _FuseGradient(torch.autograd.Function):
 
 
 class FuseTranslator:
-    """Carries prompts from tokenizer A (``src``) to model B (``dst``) with a FUSE backward pass."""
+    """Carries prompts from tokenizer A (``src``) to model B (``dst``) with a FUSE backward pass.
+
+    ``adapter=None`` keeps the exact forward and drops the backward: B's embeddings come back detached, so
+    model B scores prompts but sends no gradient to A (the "no adapter" ablation).
+    """
 
     def __init__(self, src_tokenizer: PreTrainedTokenizerBase, dst_tokenizer: PreTrainedTokenizerBase,
-                 dst_table: torch.Tensor, adapter: FuseAdapter):
+                 dst_table: torch.Tensor, adapter: FuseAdapter | None):
         self.src_tokenizer, self.dst_tokenizer, self.adapter = src_tokenizer, dst_tokenizer, adapter
         self.dst_table = dst_table.detach()
         self.vocabulary = SourceVocabulary.of(src_tokenizer)
@@ -152,9 +156,11 @@ class FuseTranslator:
         dst_ids = [list(ids) for ids in encoded["input_ids"]]
         padded = pad_right(dst_ids, pad_id=0, allow_empty=True)               # a prompt may give no B tokens
         ids, mask = padded["input_ids"], padded["attention_mask"]              # (B, T_B) each, CPU
-        plan = self.plan(texts, src_ids, src_mask, encoded["offset_mapping"], ids.shape[1]).to(src_embeds.device)
         dst_exact = self.dst_table[ids.to(self.dst_table.device)].to(src_embeds.device)  # (B, T_B, d_B)
         dst_exact = dst_exact * mask.to(src_embeds.device).unsqueeze(-1).to(dst_exact.dtype)
+        if self.adapter is None:  # no backward: nothing to plan
+            return dst_exact, ids.to(src_embeds.device), mask.to(src_embeds.device)
+        plan = self.plan(texts, src_ids, src_mask, encoded["offset_mapping"], ids.shape[1]).to(src_embeds.device)
         out = _FuseGradient.apply(src_embeds, dst_exact, plan, self.adapter)
         return out, ids.to(src_embeds.device), mask.to(src_embeds.device)
 

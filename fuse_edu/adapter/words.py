@@ -1,8 +1,8 @@
 """Words as third-order tensors, and the bucket rule that decides which adapter T_K a word uses.
 
-DESIGN.md §1: tokenizer A cuts word w into k_A(w) sub-tokens, B into k_B(w). In model A the word is
-a lateral slice 1 x d_A x K: its sub-token embedding rows laid along the third mode, zero-padded to
-K. Both slices of a word must share K, so
+Tokenizer A cuts word w into k_A(w) sub-tokens, B into k_B(w). In model A the word is a lateral
+slice 1 x d_A x K: its sub-token embedding rows laid along the third mode, zero-padded to K. Both
+slices of a word must share K, so
 
     **bucket rule:** a word belongs to bucket K = max(k_A(w), k_B(w)); both sides are zero-padded to K.
 

@@ -3,7 +3,7 @@
 FUSE never trains these models. It needs, from each one: its tokenizer, its input embedding table
 (the rows a prompt's tokens look up, shape (V, d)) and a loss written as a function of the *input
 embeddings*, because the gradient FUSE carries across tokenizers is a gradient with respect to those
-embeddings (DESIGN.md §1 "The gradient"). Each wrapper adds its own ``loss_from_embeddings``.
+embeddings. Each wrapper adds its own ``loss_from_embeddings``.
 
 Conventions shared by every wrapper:
 - parameters are frozen (``requires_grad=False``) and the model is in eval mode, yet gradients still
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from fuse_edu.batching import pad_right
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
 from fuse_edu.text import load_tokenizer
 
@@ -142,19 +143,3 @@ class FrozenModel:
         ids = self.tokenizer(list(texts), add_special_tokens=add_special_tokens, truncation=True)["input_ids"]
         return pad_right(ids, self.tokenizer.pad_token_id or 0, self.device)
 
-
-def pad_right(rows: list[list[int]], pad_id: int, device: torch.device | str = "cpu",
-              allow_empty: bool = False) -> dict[str, torch.Tensor]:
-    """Lists of ids of different lengths -> ``input_ids`` and ``attention_mask``, (B, T) each, right-padded.
-
-    One scatter for the whole batch, no loop per row. An empty row is an error unless ``allow_empty`` (a
-    re-tokenized prompt may give no tokens: it keeps one masked slot, T >= 1).
-    """
-    if not rows or (not allow_empty and min(len(r) for r in rows) == 0):
-        raise ValueError("cannot pad an empty batch or an empty sequence; every text must give at least one token")
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)                     # (B,)
-    width = max(1, int(lengths.max()))
-    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()            # (B, T)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)                # (B, T)
-    input_ids[attention_mask.bool()] = torch.tensor([t for r in rows for t in r], dtype=torch.long)
-    return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}

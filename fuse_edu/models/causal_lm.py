@@ -2,9 +2,9 @@
 
 In FUSE the causal LM is usually the *primary* model A: the prompt lives in its token space, and its
 negative log-likelihood of prefix + prompt keeps the optimised text readable (CLIP alone rates
-"... and and square square" highly; DESIGN.md §4). Nothing here knows an architecture by name: the
-model's own forward takes ``inputs_embeds``, and ``logits_to_keep`` (when the model accepts it) limits
-the vocabulary projection, the most expensive matmul of a small LM, to the positions that predict a target.
+"... and and square square" highly). Nothing here knows an architecture by name: the model's own
+forward takes ``inputs_embeds``, and ``logits_to_keep`` (when the model accepts it) limits the
+vocabulary projection, the most expensive matmul of a small LM, to the positions that predict a target.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from fuse_edu.hub import load_from_hub_or_path
-from fuse_edu.models.base import OFFLINE_HINT, FrozenModel, check_right_padded, pad_right, resolve_tokenizer
+from fuse_edu.batching import pad_right
+from fuse_edu.models.base import OFFLINE_HINT, FrozenModel, check_right_padded, resolve_tokenizer
 
 
 class CausalLM(FrozenModel):
@@ -26,6 +27,18 @@ class CausalLM(FrozenModel):
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
         super().__init__(model, tokenizer)
         self._slices_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+
+    @classmethod
+    def load(cls, name_or_path: str | Path, tokenizer: PreTrainedTokenizerBase | str | None = None,
+             device: str | torch.device = "cpu") -> "CausalLM":
+        """``load_causal_lm``: by hub id or local folder."""
+        return load_causal_lm(name_or_path, tokenizer=tokenizer, device=device)
+
+    @property
+    def start_id(self) -> int | None:
+        """The id a text starts from when the tokenizer adds none: BOS, else EOS (GPT-2's convention), else None."""
+        tokenizer = self.tokenizer
+        return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
 
     def nll_from_embeddings(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                             target_mask: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
@@ -53,7 +66,7 @@ class CausalLM(FrozenModel):
 
         predicts = target_mask[:, 1:]  # (B, T-1): position t predicts the token at t + 1
         keep = predicts.any(dim=0).nonzero().flatten()  # (K,) positions whose logits some row needs
-        logits = self._logits_at(inputs_embeds, attention_mask, keep)  # (B, K, V)
+        logits = self.logits_at(inputs_embeds, attention_mask, keep)  # (B, K, V)
         targets = target_ids.to(logits.device)[:, keep + 1]  # (B, K)
         weights = predicts[:, keep].to(logits.device)  # (B, K)
         targets = targets.masked_fill(~weights, 0)  # positions kept for another row: any valid id, weighted 0
@@ -62,16 +75,31 @@ class CausalLM(FrozenModel):
 
     loss_from_embeddings = nll_from_embeddings  # the name every wrapper shares
 
-    def _logits_at(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Logits at positions ``keep`` only, (B, K, V); the union over the batch, since the model takes one list."""
+    def logits_at(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                  keep: torch.Tensor | int) -> torch.Tensor:
+        """Logits at positions ``keep`` only, (B, K, V): a (K,) index tensor (the union over the batch, since
+        the model takes one list), or an int K for the last K positions. Only those positions go through the
+        vocabulary projection, the most expensive matmul of a small LM."""
         inputs_embeds = inputs_embeds.to(self.device, self.embedding_table.dtype)  # (B, T, d)
         attention_mask = attention_mask.to(self.device)  # (B, T)
+        keep = keep.to(self.device) if isinstance(keep, torch.Tensor) else keep
         if self._slices_logits:
             out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                             logits_to_keep=keep.to(self.device), use_cache=False)
+                             logits_to_keep=keep, use_cache=False)
             return out.logits  # (B, K, V)
         out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
-        return out.logits[:, keep.to(self.device)]  # (B, K, V)
+        return out.logits[:, keep] if isinstance(keep, torch.Tensor) else out.logits[:, -keep:]  # (B, K, V)
+
+    def next_token_logits(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits of the token after each row's last real position, (B, V), from embeddings (B, T, d) and a
+        right-padded mask (B, T). Projects only that row of each sequence: the (B, T, V) logits are never formed."""
+        inputs_embeds = inputs_embeds.to(self.device, self.embedding_table.dtype)            # (B, T, d)
+        attention_mask = attention_mask.to(self.device)                                      # (B, T)
+        hidden = self.model.base_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                       use_cache=False).last_hidden_state                    # (B, T, d)
+        last = attention_mask.sum(1) - 1                                                     # (B,)
+        final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]            # (B, d)
+        return self.model.get_output_embeddings()(final)                                     # (B, V)
 
     @torch.no_grad()
     def nll(self, texts: list[str], prefix: str = "") -> torch.Tensor:
@@ -87,7 +115,7 @@ class CausalLM(FrozenModel):
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"texts must be a list of strings, got {texts!r:.80}")
         encoded = self.tokenizer([prefix + text for text in texts], truncation=True, return_offsets_mapping=True)
-        start_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        start_id = self.start_id
         rows, target_rows = [], []
         for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"]):
             is_target = [end > len(prefix) and end > start for start, end in offsets]

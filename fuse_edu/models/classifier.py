@@ -47,6 +47,12 @@ class SequenceClassifier(FrozenModel):
                 f"{type(model).__name__}, got {self.labels}"
             )
 
+    @classmethod
+    def load(cls, name_or_path: str | Path, tokenizer: PreTrainedTokenizerBase | str | None = None,
+             device: str | torch.device = "cpu") -> "SequenceClassifier":
+        """``load_sequence_classifier``: by hub id or local folder."""
+        return load_sequence_classifier(name_or_path, tokenizer=tokenizer, device=device)
+
     def label_index(self, label: str) -> int:
         if label not in self.labels:
             raise ValueError(f"unknown label {label!r}; this classifier's labels are: {', '.join(self.labels)}")

@@ -65,6 +65,12 @@ class DualEncoder(FrozenModel):
         self.image_processor = image_processor or clip_image_processor(model.config.vision_config.image_size)
         self._check_text_ends_with_eos()
 
+    @classmethod
+    def load(cls, name_or_path: str | Path, tokenizer: PreTrainedTokenizerBase | str | None = None,
+             device: str | torch.device = "cpu") -> "DualEncoder":
+        """``load_dual_encoder``: by hub id or local folder."""
+        return load_dual_encoder(name_or_path, tokenizer=tokenizer, device=device)
+
     def _check_text_ends_with_eos(self) -> None:
         eos_id, ids = self.tokenizer.eos_token_id, self.tokenizer("a")["input_ids"]
         if eos_id is None or ids[-1] != eos_id:

@@ -47,7 +47,7 @@ ROLES = {
 
 
 def random_model(model_class, config, seed: int = 0):
-    """A randomly initialised model, fast: transformers' own init takes 16 s for gpt2-medium on 2 cores.
+    """A randomly initialised model, fast: transformers' own init is slow at gpt2-medium's size.
 
     Uniform matrices in [-0.02, 0.02], unit norm scales and zero biases: enough for finite, non-zero
     gradients, which is all a shape-level test or a speed benchmark needs.
@@ -92,5 +92,5 @@ def paper_shaped_spec(folders: dict[str, Path]) -> PresetSpec:
     missing = [r for r in ROLES if r not in folders]
     if missing:
         raise ValueError(f"a preset needs all three roles; missing {missing} (save_paper_shaped(roles=...))")
-    return dataclasses.replace(
-        paper, **{role: dataclasses.replace(getattr(paper, role), source=folders[role]) for role in ROLES})
+    return dataclasses.replace(paper, models={role: dataclasses.replace(source, source=folders[role])
+                                              for role, source in paper.models.items()})

@@ -1,18 +1,28 @@
-"""Prompt optimisers: every one takes an ``Objective`` and returns a ``RunResult`` from ``run(steps)``.
+"""Prompt optimisers: one contract (``base.Optimiser``), four methods, three search strategies.
 
 - ``GCG``           gradient-ranked single-token swaps, scored exactly (``gcg``)
 - ``RandomSearch``  the no-gradient baseline, L0 or L2 neighbourhoods (``random_search``)
-- ``AutoDAN``, ``PEZ`` and the search strategies greedy / beam / ucs (``autodan``, ``pez``, ``search``)
+- ``AutoDAN``       grow a readable prompt token by token (``autodan``), with a search strategy
+                    greedy / beam / ucs (``search``)
+- ``PEZ``           continuous embeddings projected to the nearest vocabulary row (``pez``)
 
+Every method is built as ``Method(objective, prompt_length=..., candidates_per_step=..., seed=...,
+budget=..., allowed=...)`` and run as ``run(steps, patience=None, callback=None) -> RunResult``.
 ``method(name)`` and ``strategy(name)`` look a class up by its command-line name, importing its module
-only then, so a missing or broken module fails with a message naming it, not at ``import fuse_edu.optim``.
+only then. A new method is one module and one line in ``METHODS``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from fuse_edu.optim.base import Budget, RunResult, Stopwatch, check_weights
+from fuse_edu.optim.base import Budget, Optimiser, RunResult, Stopwatch
+from fuse_edu.optim.candidates import (
+    ALLOWED_KINDS, allowed_token_mask, greedy_prompt, l0_candidates, l2_candidates, lm_top_tokens,
+    single_swap_candidates, top_k_replacements, words_token_mask,
+)
+from fuse_edu.optim.loop import device_generator
+from fuse_edu.optim.word_moves import WordTable, first_tokens, lm_word_choice, word_starts, word_swap
 
 # command-line name -> (module, class)
 METHODS: dict[str, tuple[str, str]] = {
@@ -63,4 +73,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fuse_edu.optim' has no attribute {name!r}")
 
 
-__all__ = ["METHODS", "STRATEGIES", "Budget", "RunResult", "Stopwatch", "check_weights", "method", "strategy"]
+__all__ = ["ALLOWED_KINDS", "METHODS", "STRATEGIES", "Budget", "Optimiser", "RunResult", "Stopwatch", "WordTable",
+           "allowed_token_mask", "device_generator", "greedy_prompt", "l0_candidates", "l2_candidates",
+           "lm_top_tokens", "method", "single_swap_candidates", "strategy", "top_k_replacements",
+           "first_tokens", "lm_word_choice", "word_starts", "word_swap", "words_token_mask"]

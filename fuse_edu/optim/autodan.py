@@ -7,7 +7,7 @@ Each step appends one token to the prompt(s) a search strategy chooses to expand
 2. Every allowed token v is scored for the slot by  score(v) = -g_v + w * log p_LM(v | prefix + prompt),
    where g_v = dL/d(one-hot)[slot, v] is the first-order change of the loss when the slot holds v (lower
    is better, hence the minus) and the log-prob keeps the text readable; w is ``readability_weight``.
-3. The ``batch_size`` top-scoring tokens become candidate prompts, evaluated exactly in one batched,
+3. The ``candidates_per_step`` top-scoring tokens become candidate prompts, evaluated exactly in one batched,
    chunked ``objective.evaluate`` call. With ``refine_steps`` > 0 the slot is set to the best candidate
    so far, the gradient is taken again there and the next top tokens not yet tried are evaluated.
 4. The search strategy (``fuse_edu.optim.search``: greedy, beam, ucs) keeps the children it wants.
@@ -26,14 +26,14 @@ extra evaluation. Without an end term the two objectives are one and nothing cha
 
 **Whole words (our addition, off unless ``words`` is given).** Growing token by token cannot reach a
 word the tokenizer splits: "a small yellow hex" is a poor caption on the way to "hexagon", so the
-candidate " hex" loses to " heart" and "agon" is never tried (DESIGN.md §4 trap 1, the trap GCG's word
-swaps answer). Given a word list, a candidate token that begins exactly one listed word of several
-sub-tokens is written with the rest of that word in the same step: the child of "a small yellow" via
-" hex" is "a small yellow hexagon", evaluated once, like any other candidate. Ranking is unchanged
-(the gradient and the log-prob of the first sub-token); children then differ in length, so prompts are
-held ``prompt_length`` wide, a word that does not fit is cut, and a full prompt's children rewrite its
-last token.
-Captioning the toy preset turns it on (``fuse_edu.caption``) with the same word list as the word swaps.
+candidate " hex" loses to " heart" and "agon" is never tried (the problem GCG's word swaps answer). Given
+a word list, a candidate token that begins a listed word of several sub-tokens is written with the rest of
+a listed word in the same step: of the words it begins, the one the LM continues it with
+(``word_moves.lm_word_choice``). The child of "a small yellow" via " hex" is "a small yellow hexagon",
+evaluated once, like any other candidate. Ranking is unchanged (the gradient and the log-prob of the first
+sub-token); children then differ in length, so prompts are held ``prompt_length`` wide, a word that does
+not fit is cut, and a full prompt's children rewrite its last token. A captioner turns it on with the word
+list its word swaps use.
 
 g comes from ``objective.one_hot_gradient``, the same gradient GCG ranks swaps by, gathered at the slot.
 It already holds the fluency term's own path, -lm_weight/n * log p(v | prefix) (the LM scores the slot's
@@ -48,64 +48,55 @@ from __future__ import annotations
 
 import torch
 
-from fuse_edu.optim.base import Budget, RunResult, SteppedRun
+from fuse_edu.optim.base import Budget, Optimiser, RunResult, Stopwatch, int_at_least
 from fuse_edu.optim.search import BestPrompt, Prompts, SearchStrategy, make_strategy
-from fuse_edu.optim.candidates import allowed_token_mask
+from fuse_edu.optim.word_moves import WordTable, lm_word_choice
 
 
-def word_completions(tokenizer, words: list[str], vocab: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """For every token that begins exactly one listed word of several sub-tokens (as spelled mid-sentence,
-    " hex" -> " hexagon"), the rest of that word: (V, E) ids padded with 0 and (V,) how many (0: none).
-    A first token shared by two listed words completes neither. Built once, on the host, at construction."""
-    rows = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
-    starts: dict[int, list[list[int]]] = {}
-    for row in rows:
-        starts.setdefault(row[0], []).append(row)
-    longest = max([len(r) for r in rows] + [2])
-    completion = torch.zeros(vocab, longest - 1, dtype=torch.long)
-    extra = torch.zeros(vocab, dtype=torch.long)
-    for first, found in starts.items():
-        if len(found) == 1 and len(found[0]) > 1 and first < vocab:
-            completion[first, :len(found[0]) - 1] = torch.tensor(found[0][1:])
-            extra[first] = len(found[0]) - 1
-    return completion.to(device), extra.to(device)
+class AutoDAN(Optimiser):
+    """Grow a prompt token by token, scoring candidates by -gradient + w * LM log-prob (module docstring).
 
+    ``candidates_per_step``: tokens tried per expanded prompt and refinement. Default: 64, or with a budget
+    the most that lets the strategy grow a prompt to full length within it (``candidates_for``), and never
+    more than the allowed tokens. ``strategy``, ``beam_width``, ``frontier_cap``: ``search.make_strategy``
+    (or a ready ``SearchStrategy``). Other arguments: ``Optimiser``.
+    """
 
-class AutoDAN(SteppedRun):
-    """Grow a prompt token by token, scoring candidates by -gradient + w * LM log-prob (module docstring)."""
+    name = "autodan"
+    can_finish = True
+    options = ("strategy", "beam_width", "frontier_cap", "refine_steps", "readability_weight", "variable_length",
+               "words")
 
-    def __init__(self, objective, prompt_length: int = 8, batch_size: int = 64, readability_weight: float = 1.0,
-                 strategy: str | SearchStrategy = "greedy", beam_width: int | None = None,
-                 frontier_cap: int | None = None, refine_steps: int = 0, allowed: torch.Tensor | str = "word",
-                 chunk_size: int = 256, seed: int = 0, budget: int | None = None, progress: bool = True,
+    def __init__(self, objective, prompt_length: int = 8, candidates_per_step: int | None = None, seed: int = 0,
+                 budget: int | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
+                 progress: bool = True, readability_weight: float = 1.0, strategy: str | SearchStrategy = "greedy",
+                 beam_width: int | None = None, frontier_cap: int | None = None, refine_steps: int = 0,
                  variable_length: bool = False, words: list[str] | None = None):
-        for label, value, least in (("prompt_length", prompt_length, 1), ("batch_size", batch_size, 1),
-                                    ("refine_steps", refine_steps, 0), ("chunk_size", chunk_size, 1),
-                                    ("seed", seed, 0)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ValueError(f"{label} must be an int >= {least}, got {value!r}")
+        self.refine_steps = int_at_least(refine_steps, "refine_steps", 0)
+        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget, allowed=allowed,
+                         chunk_size=chunk_size, progress=progress)
+        n_allowed = len(self.allowed_ids)
+        if candidates_per_step is None:  # the default, capped so that every try is a different allowed token
+            derived = self.candidates_for(None, budget, prompt_length=prompt_length, strategy=strategy,
+                                          beam_width=beam_width, refine_steps=self.refine_steps)
+            self.candidates_per_step = max(1, min(derived, n_allowed // (1 + self.refine_steps)))
         weight = torch.tensor(float(readability_weight)) if isinstance(readability_weight, (int, float)) else None
         if weight is None or not torch.isfinite(weight):
             raise ValueError(f"readability_weight must be a finite number, got {readability_weight!r}")
-        self.objective, self.max_length, self.batch_size = objective, prompt_length, batch_size
-        self.readability_weight, self.refine_steps, self.chunk_size = float(weight), refine_steps, chunk_size
-        self.seed, self.progress, self.variable_length = seed, progress, bool(variable_length)
-        self.device = objective.device
+        self.max_length, self.readability_weight = prompt_length, float(weight)
+        self.variable_length = bool(variable_length)
         # grow under the objective for unfinished prompts; report under the whole one (module docstring)
         self.growth = objective.without_end() if hasattr(objective, "without_end") else objective
         self.closes = self.growth is not objective
         vocab = objective.embedding_table.shape[0]
-        self.allowed = (allowed_token_mask(objective.tokenizer, allowed, size=vocab) if isinstance(allowed, str)
-                        else torch.as_tensor(allowed)).to(self.device, torch.bool)  # (V,)
-        if self.allowed.shape != (vocab,):
-            raise ValueError(f"allowed must be a kind name or a bool mask of shape ({vocab},), "
-                             f"got {tuple(self.allowed.shape)}")
-        self.completion, self.extra = (word_completions(objective.tokenizer, words, vocab, self.device)
-                                       if words else (None, None))  # (V, E) rest of each word, (V,) its length
-        tries = batch_size * (1 + refine_steps)
-        if int(self.allowed.sum()) < tries:  # one sync, at construction
-            raise ValueError(f"batch_size x (1 + refine_steps) = {tries} candidates per slot, but only "
-                             f"{int(self.allowed.sum())} tokens are allowed")
+        self.words = WordTable.of(objective.tokenizer, list(words), size=vocab, device=self.device) if words else None
+        if self.words is not None:  # (V,) tokens that begin a listed word of several sub-tokens
+            self.begins_longer = torch.zeros(vocab, dtype=torch.bool, device=self.device)
+            self.begins_longer[self.words.ids[self.words.lengths > 1, 0]] = True
+        tries = self.candidates_per_step * (1 + self.refine_steps)
+        if n_allowed < tries:
+            raise ValueError(f"candidates_per_step x (1 + refine_steps) = {tries} candidates per slot, but only "
+                             f"{n_allowed} tokens are allowed")
         if isinstance(strategy, SearchStrategy):
             if strategy.max_length != prompt_length or beam_width is not None or frontier_cap is not None:
                 raise ValueError(f"a ready strategy brings its own settings: its max_length ({strategy.max_length}) "
@@ -113,16 +104,44 @@ class AutoDAN(SteppedRun):
             self.strategy = strategy
         else:
             self.strategy = make_strategy(strategy, prompt_length, beam_width, frontier_cap)
-        self.budget_cap = budget
-        Budget(budget)  # validates the cap
-        if budget is not None and budget < tries:  # the first step expands the empty prompt alone
-            raise ValueError(f"budget {budget} is smaller than one AutoDAN step, which evaluates batch_size x "
-                             f"(1 + refine_steps) = {tries} candidates")
+        self.check_budget(budget, self.candidates_per_step, refine_steps=self.refine_steps)
+        self.reset()
+
+    @classmethod
+    def candidates_for(cls, candidates_per_step: int | None = None, budget: int | None = None,
+                       prompt_length: int = 8, strategy: str | SearchStrategy = "greedy",
+                       beam_width: int | None = None, refine_steps: int = 0, **options) -> int:
+        """With a budget and no number given: the most candidates per expanded prompt (at most the default) that
+        let the strategy grow a prompt to ``prompt_length`` tokens within the budget. Greedy expands one prompt
+        per step, beam one then ``beam_width`` per step, ucs ``beam_width`` per step; too few candidates per slot
+        is better than a caption cut off after two tokens."""
+        if candidates_per_step is not None or budget is None:
+            return super().candidates_for(candidates_per_step, budget)
+        name = strategy.name if isinstance(strategy, SearchStrategy) else strategy
+        width = getattr(strategy, "width", getattr(strategy, "pop_width", None)) or beam_width or 4
+        expansions = {"greedy": prompt_length, "beam": 1 + (prompt_length - 1) * width}.get(name, prompt_length * width)
+        return max(1, min(cls.default_candidates, budget // (expansions * (1 + refine_steps))))
+
+    @classmethod
+    def first_step_cost(cls, candidates_per_step: int, refine_steps: int = 0, **options) -> int:
+        return candidates_per_step * (1 + refine_steps)  # the first step expands the empty prompt alone
+
+    @classmethod
+    def check_vocabulary(cls, allowed_count: int, candidates_per_step: int | None = None, refine_steps: int = 0,
+                         **options) -> None:
+        tries = (candidates_per_step or 1) * (1 + refine_steps)  # the default shrinks to fit
+        if allowed_count < tries:
+            raise ValueError(f"AutoDAN tries candidates_per_step x (1 + refine_steps) = {tries} tokens per slot, "
+                             f"but this vocabulary allows {allowed_count}; lower --candidates or widen the vocabulary")
+
+    @property
+    def expected_steps(self) -> int | None:
+        return self.max_length if self.strategy.name != "ucs" else None
 
     # ---- one step -------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Start from the empty prompt (``run`` calls this; call it yourself before stepping by hand)."""
+        """Start from the empty prompt (the constructor and ``run`` call this)."""
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.budget, self.steps_done = Budget(self.budget_cap), 0
         self.strategy.start(Prompts.root(self.max_length, 0, self.device))
@@ -131,7 +150,10 @@ class AutoDAN(SteppedRun):
 
     def step_cost(self) -> int:
         """Candidate evaluations the next step will spend (known on the host without a sync)."""
-        return self.strategy.expand_size * self.batch_size * (1 + self.refine_steps)
+        return self.strategy.expand_size * self.candidates_per_step * (1 + self.refine_steps)
+
+    def finished(self) -> bool:
+        return self.strategy.finished
 
     def slot_scores(self, ids: torch.Tensor, mask: torch.Tensor, slot: torch.Tensor,
                     logprobs: torch.Tensor) -> torch.Tensor:
@@ -148,7 +170,7 @@ class AutoDAN(SteppedRun):
         parents = self.strategy.expand()  # N prompts
         n = len(parents)
         # no prompt can be longer after this step; with whole words, lengths differ, so hold them all full width
-        width = self.max_length if self.completion is not None else min(self.max_length, self.steps_done + 1)
+        width = self.max_length if self.words is not None else min(self.max_length, self.steps_done + 1)
         # (N,) the new token goes right after each parent's last token (a full prompt: over its last one)
         slot = parents.lengths.clamp(max=self.max_length - 1)
         ids = parents.ids[:, :width].clone()  # (N, W)
@@ -167,12 +189,12 @@ class AutoDAN(SteppedRun):
         for _ in range(1 + self.refine_steps):  # refinement iterations, not a loop over candidates
             scores = self.slot_scores(ids, child_mask, slot, logprobs)  # (N, V)
             scores = scores.masked_fill(~self.allowed | tried, float("-inf"))
-            top = scores.topk(self.batch_size, dim=-1).indices  # (N, K)
+            top = scores.topk(self.candidates_per_step, dim=-1).indices  # (N, K)
             tried.scatter_(1, top, True)
-            cand = ids.repeat_interleave(self.batch_size, 0)  # (N*K, W)
-            cand.scatter_(1, slot.repeat_interleave(self.batch_size)[:, None], top.reshape(-1, 1))
-            lengths = slot.repeat_interleave(self.batch_size) + 1  # (N*K,)
-            if self.completion is not None:
+            cand = ids.repeat_interleave(self.candidates_per_step, 0)  # (N*K, W)
+            cand.scatter_(1, slot.repeat_interleave(self.candidates_per_step)[:, None], top.reshape(-1, 1))
+            lengths = slot.repeat_interleave(self.candidates_per_step) + 1  # (N*K,)
+            if self.words is not None:
                 cand, lengths = self.complete_words(cand, lengths, top.reshape(-1))
             cand_mask = (torch.arange(width, device=self.device)[None] < lengths[:, None]).long()  # (N*K, W)
             if self.closes:  # (N*K,) as unfinished prompts, to grow by; (N*K,) and terms as finished, to report
@@ -186,10 +208,10 @@ class AutoDAN(SteppedRun):
             padded[:, :width] = cand  # (N*K, M)
             term_losses = torch.stack([terms[k].float() for k in self.term_names], dim=1)  # (N*K, n_terms)
             children.append(Prompts(padded, lengths, loss.float(),
-                                    parents.cost.repeat_interleave(self.batch_size) + loss.float(), term_losses))
+                                    parents.cost.repeat_interleave(self.candidates_per_step) + loss.float(), term_losses))
             reported.append(Prompts(padded, lengths, finished.float(), finished.float(), term_losses))
             # Refine around each parent's best token so far, over all iterations (later ones try new tokens only).
-            step_loss, step_i = loss.float().view(n, self.batch_size).min(1)  # (N,), (N,)
+            step_loss, step_i = loss.float().view(n, self.candidates_per_step).min(1)  # (N,), (N,)
             improved = step_loss < best_loss  # (N,)
             best_loss = torch.where(improved, step_loss, best_loss)
             best_token = torch.where(improved, top.gather(1, step_i[:, None]).squeeze(1), best_token)  # (N,)
@@ -211,28 +233,16 @@ class AutoDAN(SteppedRun):
 
     def complete_words(self, cand: torch.Tensor, lengths: torch.Tensor, token: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the rest of each candidate's word after its new token: cand (C, W), lengths (C,) with the
+        """Write the rest of a listed word after each candidate's new token: cand (C, W), lengths (C,) with the
         token last, token (C,) -> the completed candidates and their lengths (a word too long is cut at W)."""
-        W, E = cand.shape[1], self.completion.shape[1]
-        extra = self.extra[token]                                                       # (C,)
-        after = torch.arange(W, device=self.device)[None] - lengths[:, None]            # (C, W) slot - first free slot
-        write = (after >= 0) & (after < extra[:, None])                                 # (C, W)
-        rest = self.completion[token].gather(1, after.clamp(0, E - 1))                 # (C, W)
+        W = cand.shape[1]
+        table = self.words
+        word = lm_word_choice(self.growth, cand, lengths - 1, token, table, self.generator)     # (C,)
+        extra = torch.where(self.begins_longer[token], table.lengths[word] - 1, 0)            # (C,) pieces to add
+        after = torch.arange(W, device=self.device)[None] - lengths[:, None]                  # (C, W) slot - first free slot
+        write = (after >= 0) & (after < extra[:, None])                                       # (C, W)
+        rest = table.ids[word[:, None], (after + 1).clamp(0, table.ids.shape[1] - 1)]          # (C, W)
         return torch.where(write, rest, cand), (lengths + extra).clamp(max=W)
 
-    # ---- the run loop ----------------------------------------------------------------------------------
-
-    def run(self, steps: int | None = None, callback=None) -> RunResult:
-        """Grow until the strategy finishes, ``steps`` steps are done, or the next step would overspend the budget.
-
-        A step appends one token (greedy, beam) or expands the cheapest queued prompts (ucs), so
-        ``steps=None`` means as many as the search needs: ``prompt_length`` for greedy and beam.
-        ``callback(row)``, if given, receives each step's history row as it is made.
-        """
-        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-            raise ValueError(f"steps must be a positive int or None, got {steps!r}")
-        self.reset()
-        total = steps if steps is not None else (self.max_length if self.strategy.name != "ucs" else None)
-        history, clock = self._loop(steps, total, f"autodan-{self.strategy.name}", self.step_cost,
-                                    lambda: self.strategy.finished, callback)
-        return self._result(history[-1]["length"], history, clock)
+    def result(self, history: list[dict], clock: Stopwatch) -> RunResult:
+        return self.result_of(self.best.prompt, history[-1]["length"], history, clock)

@@ -21,17 +21,27 @@ import re
 
 import torch
 
-ALLOWED_KINDS = ("word", "lower", "alpha", "pieces", "all")
+ALLOWED_KINDS = ("open", "word", "lower", "alpha", "pieces", "all")
 _PATTERNS = {"word": r" [A-Za-z]+", "lower": r" [a-z]+", "alpha": r" ?[A-Za-z]+", "pieces": r" ?[a-z]+",
              "all": r"(?s).+"}
 
 
+def _printable_text(piece: str) -> bool:
+    """A token that writes visible text: printable characters only, not only whitespace, and no U+FFFD (the
+    replacement character a byte-level token decodes to when it holds part of a multi-byte character)."""
+    return bool(piece.strip()) and piece.isprintable() and "\ufffd" not in piece
+
+
 @functools.lru_cache(maxsize=16)
 def _allowed_cpu(tokenizer, kind: str, size: int) -> torch.Tensor:
-    pattern = re.compile(_PATTERNS[kind])
     pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], clean_up_tokenization_spaces=False)
+    if kind == "open":
+        keep = [_printable_text(p) for p in pieces]
+    else:
+        pattern = re.compile(_PATTERNS[kind])
+        keep = [bool(pattern.fullmatch(p)) for p in pieces]
     mask = torch.zeros(size, dtype=torch.bool)
-    mask[:len(pieces)] = torch.tensor([bool(pattern.fullmatch(p)) for p in pieces])
+    mask[:len(pieces)] = torch.tensor(keep)
     mask[[i for i in tokenizer.all_special_ids if i < size]] = False
     return mask
 
@@ -47,6 +57,8 @@ def allowed_token_mask(tokenizer, kind: str = "word", size: int | None = None,
     - ``alpha``: ASCII letters with or without a leading space: word pieces too, so words that the
       tokenizer splits (" turquoise" = " tur" + "qu" + "oise" in GPT-2) can be spelled;
     - ``pieces``: the same, lower case only;
+    - ``open``:  every token that writes visible text: the whole vocabulary but special, control and
+      whitespace-only tokens and partial UTF-8 bytes;
     - ``all``:   every token except special ones.
     """
     if kind not in ALLOWED_KINDS:

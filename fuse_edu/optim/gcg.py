@@ -13,6 +13,12 @@ The gradient only ranks swaps; step 4 decides. That is why an approximate (FUSE)
 With ``variable_length=True`` (``fuse_edu.optim.loop``) a step also tries deletions and insertions; a slot
 being inserted has no gradient yet, so its tokens come from the LM's top-k next tokens after the prefix
 before it (AutoDAN's readability prior), and the gradient keeps ranking the swaps.
+
+**Whole words (our addition).** Given a word list, part of each batch replaces a whole word: the gradient
+ranks the words' first sub-tokens at each word start, exactly as it ranks single tokens, and the primary
+LM's own continuation of that first token picks which listed word it begins (``word_moves.lm_word_choice``).
+Single-token swaps cannot reach " lavender" (" lav" + "ender"): "a small lav heart" is worse than where
+they started.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 
 from fuse_edu.optim.candidates import lm_top_tokens, single_swap_candidates, top_k_replacements
 from fuse_edu.optim.loop import CandidateSearch
-from fuse_edu.optim.word_moves import WORD_SCORES, word_swap_scores
+from fuse_edu.optim.word_moves import first_tokens, lm_word_choice
 
 ACCEPT_RULES = ("best", "improve")
 
@@ -30,33 +36,36 @@ class GCG(CandidateSearch):
     """``GCG(objective, prompt_length).run(steps) -> RunResult``; see the module docstring.
 
     ``topk``: swaps considered per position. ``candidates_per_step``: how many of the T*topk swaps are
-    scored each step. ``word_score``: how a whole-word swap is ranked, ``"first"`` or ``"sum"`` of its
-    sub-tokens' gradients (``word_swap_scores``). Other arguments: ``CandidateSearch``.
+    scored each step. ``accept``: "best" (the paper) or "improve". Other arguments (``search``):
+    ``CandidateSearch``.
     """
 
     name = "gcg"
 
-    def __init__(self, objective, prompt_length: int = 6, topk: int = 64, candidates_per_step: int = 128,
-                 seed: int = 0, budget: int | None = None, init_text: str | None = None,
-                 allowed: str | torch.Tensor = "word", accept: str = "best", chunk_size: int = 256,
-                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
-                 words: list[str] | None = None, word_share: float = 0.25,
-                 initial: tuple[torch.Tensor, int] | None = None, word_score: str = "first"):
+    options = CandidateSearch.options + ("topk", "accept")
+
+    def __init__(self, objective, prompt_length: int = 8, candidates_per_step: int | None = None, seed: int = 0,
+                 budget: int | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
+                 progress: bool = True, topk: int = 16, accept: str = "best", **search):
         if accept not in ACCEPT_RULES:
             raise ValueError(f"accept must be one of {', '.join(ACCEPT_RULES)}, got {accept!r}")
-        if word_score not in WORD_SCORES:
-            raise ValueError(f"word_score must be one of {', '.join(WORD_SCORES)}, got {word_score!r}")
-        self.word_score = word_score
         self.accept_rule = accept
-        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
-                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
-                         variable_length=variable_length, edit_share=edit_share, words=words,
-                         word_share=word_share, initial=initial)
+        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget, allowed=allowed,
+                         chunk_size=chunk_size, progress=progress, **search)
         n_allowed = len(self.allowed_ids)
         if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk < n_allowed:
             raise ValueError(f"topk must be an int from 1 to {n_allowed - 1} (the allowed tokens but the current one), "
                              f"got {topk!r}")
         self.topk = topk
+        self.first_tokens = first_tokens(self.words) if self.words is not None else None
+
+    @classmethod
+    def check_vocabulary(cls, allowed_count: int, candidates_per_step: int | None = None, topk: int = 16,
+                         **options) -> None:
+        if allowed_count < topk + 1:
+            raise ValueError(f"GCG with topk {topk} needs at least {topk + 1} allowed tokens (the current one and "
+                             f"{topk} others), but this vocabulary allows {allowed_count}; lower --topk or widen "
+                             f"the vocabulary")
 
     def propose(self, n: int) -> torch.Tensor:
         mask = (torch.arange(self.prompt_length, device=self.current.device) < self.length).long()  # (T,)
@@ -67,17 +76,20 @@ class GCG(CandidateSearch):
         return single_swap_candidates(self.current, replacements, n, self.generator, length)     # (n, T)
 
     def propose_word_swaps(self, m: int, is_start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Half: the (position, word) pairs with the most negative first-order loss change, as for tokens.
-        Half: drawn at random. For a word of several sub-tokens the first-order guess is poor (the LM scores
-        " lav" + "ender" as if "ender" followed the old word), so the gradient alone kept missing
-        multi-token colours on toy scenes; the random half finds them (measured on 5 scenes: 1 of 5
-        colours missed instead of 2)."""
-        ranked = m - m // 2
-        scores = word_swap_scores(self.grad, self.current, is_start, end, self.words, self.word_score)  # (T, n_words)
-        flat = scores.flatten().topk(min(ranked, scores.numel()), largest=False).indices           # (ranked,)
-        n_words = scores.shape[1]
-        start, word = super().propose_word_swaps(m - len(flat), is_start, end)                     # the random half
-        return torch.cat([flat // n_words, start]), torch.cat([flat % n_words, word])
+        """As for single tokens: at each word start, the ``topk`` first sub-tokens of listed words with the most
+        negative first-order loss change, and a random draw of m (word start, first token) pairs among them.
+        Each pair becomes the listed word the LM continues its first token with (``lm_word_choice``): a
+        first-order score ranks " lav" well for a lavender shape, but cannot tell lavender from lava."""
+        unique, _ = self.first_tokens                                                              # (U,)
+        own = self.grad.gather(1, self.current[:, None])                                           # (T, 1)
+        scores = self.grad[:, unique] - own                                                        # (T, U)
+        k = min(self.topk, len(unique))
+        top = scores.topk(k, dim=1, largest=False).indices                                         # (T, k)
+        keys = torch.rand(top.numel(), generator=self.generator, device=top.device)                # (T*k,)
+        keys = keys + 2.0 * ~is_start.repeat_interleave(k)                                         # word starts first
+        pick = keys.topk(min(m, top.numel()), largest=False).indices                               # (m,)
+        start, first = pick // k, unique[top.flatten()[pick]]                                      # (m,) each
+        return start, lm_word_choice(self.objective, self.current, start, first, self.words, self.generator)
 
     def insertion_tokens(self, positions: torch.Tensor) -> torch.Tensor:
         top = lm_top_tokens(self.objective, self.current, self.allowed, self.topk)                  # (T, k)

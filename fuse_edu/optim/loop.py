@@ -1,7 +1,8 @@
-"""The step loop every candidate-batch optimiser shares: initial prompt, budget, history, progress, result.
+"""What every candidate-batch optimiser (GCG, random search) shares: the initial prompt, the moves besides
+the method's own, scoring, and the result.
 
 A subclass says only how one step proposes candidates (``propose``) and which prompt the next step starts
-from (``accept``).
+from (``accept``); the run loop is ``Optimiser.run``.
 
 **Fixed or variable length.** A prompt is ``prompt_length`` slots and a length: the first ``length`` slots
 are the prompt, the rest are masked out. With ``variable_length=False`` (classic GCG) the length is
@@ -12,23 +13,21 @@ a word that the tokenizer splits in three (" tur" "qu" "oise") or drop one. The 
 on the device, like the loss, so this adds no sync.
 
 **Word swaps.** Given ``words``, ``word_share`` of the candidates replace one whole word of the prompt by a
-word of the list, whatever either's number of sub-tokens (``fuse_edu.optim.word_moves``): the method
-says which (``propose_word_swaps``: GCG ranks them by the gradient, random search draws them). ``CandidateSearch`` does the rest the same way for every method, so GCG and random
-search are compared on equal terms: the same initial prompt, the same evaluation count (the initial
-prompt costs one evaluation, each step ``candidates_per_step``), the same history columns.
+word of the list, whatever either's number of sub-tokens (``word_moves``): the method says which
+(``propose_word_swaps``: GCG ranks them by the gradient, random search draws them). ``CandidateSearch``
+does the rest the same way for every method, so GCG and random search are compared on equal terms: the
+same initial prompt, the same evaluation count (the initial prompt costs one evaluation, each step
+``candidates_per_step``), the same history columns.
 
-One host-device sync per step, in ``record``: the history row and the progress bar need a number.
+One host-device sync per step, in ``_row``: the history row and the progress bar need a number.
 """
 
 from __future__ import annotations
 
-import sys
-
 import torch
-from tqdm.auto import tqdm
 
-from fuse_edu.optim.base import Budget, RunResult, Stopwatch
-from fuse_edu.optim.candidates import allowed_token_mask, delete_at, greedy_prompt, insert_at, random_below
+from fuse_edu.optim.base import Budget, Optimiser, RunResult, Stopwatch
+from fuse_edu.optim.candidates import delete_at, greedy_prompt, insert_at, random_below
 from fuse_edu.optim.word_moves import WordTable, word_starts, word_swap
 
 
@@ -39,41 +38,28 @@ def device_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _positive_int(value, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return value
+class CandidateSearch(Optimiser):
+    """Base class: a prompt improved by scoring batches of candidates. See the module docstring.
 
-
-class CandidateSearch:
-    """Base class: a fixed-length prompt improved by scoring batches of candidates. See the module docstring.
-
-    ``allowed``: a kind for ``allowed_token_mask`` ("word", "lower", "alpha", "all") or a (V,) bool mask.
-    ``init_text``: the prompt's first tokens, continued greedily by the LM up to ``prompt_length``
-    (None: all of it greedy). ``initial``: a ready initial prompt, (ids (prompt_length,), length), e.g.
-    another run's ``initial_ids, initial_length``: the greedy prompt does not depend on the image, so a
-    captioner computes it once.
+    ``init_text``: the prompt's first tokens, continued greedily by the LM up to ``prompt_length`` (None:
+    all of it greedy). ``initial``: a ready initial prompt, (ids (prompt_length,), length), e.g. another
+    run's ``initial_ids, initial_length``: the greedy prompt does not depend on the image, so a captioner
+    computes it once. Other arguments: ``Optimiser`` and the module docstring.
     """
 
     name = "search"
+    scores_a_start = True
+    options = ("variable_length", "edit_share", "words", "word_share", "init_text", "initial")
 
-    def __init__(self, objective, prompt_length: int, candidates_per_step: int, seed: int = 0,
-                 budget: int | None = None, init_text: str | None = None, allowed: str | torch.Tensor = "word",
-                 chunk_size: int = 256, progress: bool = True, variable_length: bool = False,
+    def __init__(self, objective, prompt_length: int = 8, candidates_per_step: int | None = None, seed: int = 0,
+                 budget: int | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
+                 progress: bool = True, init_text: str | None = None, variable_length: bool = False,
                  edit_share: float = 0.25, words: list[str] | None = None, word_share: float = 0.25,
                  initial: tuple[torch.Tensor, int] | None = None):
-        if not isinstance(prompt_length, int) or isinstance(prompt_length, bool) or prompt_length < 1:
-            raise ValueError(f"prompt_length must be a positive int (a prompt needs at least one token), "
-                             f"got {prompt_length!r}")
-        self.objective, self.prompt_length = objective, prompt_length
-        self.candidates_per_step = _positive_int(candidates_per_step, "candidates_per_step")
-        self.chunk_size = _positive_int(chunk_size, "chunk_size")
-        if budget is not None:
-            _positive_int(budget, "budget")
-            if budget < self.candidates_per_step + 1:
-                raise ValueError(f"budget {budget} is smaller than one step: the initial prompt and "
-                                 f"{self.candidates_per_step} candidates need {self.candidates_per_step + 1} evaluations")
-        self.budget_cap, self.seed, self.progress, self.init_text = budget, seed, progress, init_text
+        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget, allowed=allowed,
+                         chunk_size=chunk_size, progress=progress)
+        self.check_budget(budget, self.candidates_per_step)
+        self.init_text = init_text
         if not isinstance(edit_share, (int, float)) or not 0 <= edit_share < 1:
             raise ValueError(f"edit_share must be a number in [0, 1), got {edit_share!r}")
         self.variable_length = bool(variable_length)
@@ -85,25 +71,21 @@ class CandidateSearch:
         if words is not None and not self.variable_length:
             raise ValueError("word swaps change the prompt's length: pass variable_length=True with words")
         self.n_word_swaps = int(word_share * self.candidates_per_step) if words else 0
-        device, rows = objective.device, objective.embedding_table.shape[0]
-        if isinstance(allowed, str):
-            self.allowed = allowed_token_mask(objective.tokenizer, allowed, size=rows, device=device)  # (V,)
-        else:
-            if allowed.dtype != torch.bool or allowed.shape != (rows,) or not allowed.any():
-                raise ValueError(f"allowed must be a kind name or a ({rows},) bool mask with some True entry, "
-                                 f"got {allowed.dtype} {tuple(allowed.shape)}")
-            self.allowed = allowed.to(device)
-        self.allowed_ids = self.allowed.nonzero().flatten()                           # (A,) once, at set-up
-        self.words = (WordTable.of(objective.tokenizer, list(words), size=rows, device=device)
+        rows = objective.embedding_table.shape[0]
+        self.words = (WordTable.of(objective.tokenizer, list(words), size=rows, device=self.device)
                       if self.n_word_swaps else None)
-        self.generator = device_generator(device, seed)
+        self.generator = device_generator(self.device, seed)
         if initial is None:
             initial = self._initial_prompt()
         elif initial[0].shape != (prompt_length,) or not 1 <= initial[1] <= prompt_length:
             raise ValueError(f"initial must be (ids of shape ({prompt_length},), a length from 1 to {prompt_length}), "
                              f"got ids {tuple(initial[0].shape)} and length {initial[1]!r}")
-        self.initial_ids, self.initial_length = initial[0].to(device), int(initial[1])  # (T,), int
+        self.initial_ids, self.initial_length = initial[0].to(self.device), int(initial[1])  # (T,), int
         self.reset()
+
+    @classmethod
+    def first_step_cost(cls, candidates_per_step: int, **options) -> int:
+        return candidates_per_step + 1  # the initial prompt, then one step's candidates
 
     def _initial_prompt(self) -> tuple[torch.Tensor, int]:
         start = None
@@ -113,9 +95,9 @@ class CandidateSearch:
                              stop_at_end=self.variable_length)
 
     def reset(self) -> None:
-        """Back to the initial prompt, a fresh budget, a reseeded generator and an empty history."""
+        """Back to the initial prompt, scored (one evaluation), a fresh budget and a reseeded generator."""
         self.generator.manual_seed(self.seed)
-        self.budget, self.clock, self.history, self.steps_done = Budget(self.budget_cap), Stopwatch(), [], 0
+        self.budget, self.steps_done = Budget(self.budget_cap), 0
         self.current = self.initial_ids.clone()                                       # (T,)
         self.length = torch.tensor(self.initial_length, device=self.current.device)   # () on the device
         losses = self.score(self.current[None], self.length[None])                    # (1,)
@@ -171,8 +153,12 @@ class CandidateSearch:
         longer = torch.clamp(self.length + 1, max=T).expand(m)                        # at full length the last token falls off
         return torch.cat([moves, deleted, inserted]), torch.cat([lengths, shorter, longer])
 
-    def step(self) -> torch.Tensor:
-        """One step: propose, score, keep the best. Returns the step's best loss (0-d, on the device)."""
+    def start(self) -> dict:
+        """The initial prompt's history row (``reset`` scored it)."""
+        return self._row(self.best_loss)
+
+    def step(self) -> dict:
+        """One step: propose, score, keep the best; returns the step's history row."""
         candidates, lengths = self.candidates()                                       # (n, T), (n,)
         losses = self.score(candidates, lengths)                                      # (n,)
         i = losses.argmin()
@@ -183,48 +169,20 @@ class CandidateSearch:
         self.best_loss = torch.where(better, loss, self.best_loss)
         self.accept(ids, length, loss)
         self.steps_done += 1
-        return loss
+        return self._row(loss)
 
-    def record(self, step_loss: torch.Tensor) -> float:
+    def _row(self, step_loss: torch.Tensor) -> dict:
         """One history row; the step's single host sync."""
         best, step = torch.stack([self.best_loss, step_loss]).tolist()
-        self.history.append({"step": self.steps_done, "best_loss": best, "step_loss": step,
-                             "evaluations": self.budget.spent, "seconds": self.clock.seconds})
-        return best
+        return {"step": self.steps_done, "best_loss": best, "step_loss": step, "evaluations": self.budget.spent}
 
-    def run(self, steps: int, patience: int | None = None, callback=None) -> RunResult:
-        """Up to ``steps`` steps from the initial prompt, fewer if the budget runs out first, or, with
-        ``patience``, once that many steps in a row have not lowered the best loss (read from the
-        history row each step records anyway: no extra sync). ``callback(row)``, if given, receives each
-        history row (the initial prompt's, then one a step) as it is made."""
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-        if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
-            raise ValueError(f"patience must be a positive int or None, got {patience!r}")
-        self.reset()
-        best, since_better = self.record(self.best_loss), 0
-        if callback is not None:
-            callback(self.history[-1])
-        bar = tqdm(range(steps), desc=self.name, unit="step", file=sys.stderr, disable=not self.progress,
-                   leave=False)
-        for _ in bar:
-            if not self.budget.allows(self.candidates_per_step):
-                break
-            loss = self.record(self.step())
-            if callback is not None:
-                callback(self.history[-1])
-            since_better = 0 if loss < best else since_better + 1
-            best = min(best, loss)
-            bar.set_postfix(loss=f"{best:.3f}")
-            if patience is not None and since_better >= patience:
-                break
-        bar.close()
-        return self.result()
+    def best_so_far(self) -> list[int]:
+        return self.best_ids[:int(self.best_length)].tolist()
 
-    def result(self) -> RunResult:
+    def result(self, history: list[dict], clock: Stopwatch) -> RunResult:
         ids = self.best_ids[None, :int(self.best_length)]                             # (1, length)
         total, per_term = self.objective.evaluate(ids)                                # reporting only: not counted
         return RunResult(best_text=self.objective.texts(ids)[0].strip(), best_ids=ids[0].tolist(),
                          best_loss=float(total[0]), term_losses={k: float(v[0]) for k, v in per_term.items()},
-                         evaluations=self.budget.spent, seconds=self.clock.seconds, steps=self.steps_done,
-                         history=self.history)
+                         evaluations=self.budget.spent, seconds=clock.seconds, steps=self.steps_done,
+                         history=history)

@@ -27,22 +27,20 @@ L0_RADIUS = 2
 
 
 class RandomSearch(CandidateSearch):
-    """``RandomSearch(objective, prompt_length, mode="l0"|"l2").run(steps) -> RunResult``."""
+    """``RandomSearch(objective, prompt_length, mode="l0"|"l2").run(steps) -> RunResult``; other arguments
+    (``search``): ``CandidateSearch``."""
 
     name = "random"
 
-    def __init__(self, objective, prompt_length: int = 6, mode: str = "l0", radius: float | None = None,
-                 candidates_per_step: int = 128, seed: int = 0, budget: int | None = None,
-                 init_text: str | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
-                 progress: bool = True, variable_length: bool = False, edit_share: float = 0.25,
-                 words: list[str] | None = None, word_share: float = 0.25,
-                 initial: tuple[torch.Tensor, int] | None = None):
+    options = CandidateSearch.options + ("mode", "radius")
+
+    def __init__(self, objective, prompt_length: int = 8, candidates_per_step: int | None = None, seed: int = 0,
+                 budget: int | None = None, allowed: str | torch.Tensor = "word", chunk_size: int = 256,
+                 progress: bool = True, mode: str = "l0", radius: float | None = None, **search):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget,
-                         init_text=init_text, allowed=allowed, chunk_size=chunk_size, progress=progress,
-                         variable_length=variable_length, edit_share=edit_share, words=words,
-                         word_share=word_share, initial=initial)
+        super().__init__(objective, prompt_length, candidates_per_step, seed=seed, budget=budget, allowed=allowed,
+                         chunk_size=chunk_size, progress=progress, **search)
         self.mode = mode
         self.allowed_table = objective.embedding_table.detach()[self.allowed_ids]     # (A, d)
         if radius is None:

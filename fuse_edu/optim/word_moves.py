@@ -1,19 +1,19 @@
 """Word swaps: replace a whole word of the prompt, all its sub-tokens at once, by a word from a list.
 
 A token swap cannot turn " triangle" into " crescent" when GPT-2 spells crescent " c" + "rescent": the
-half-way prompt "a small yellow c" is nonsense to every model, so no single swap leads there (DESIGN.md §4
-trap 1 seen from the optimiser's side). FUSE already thinks in words (an adapter is fitted per word), so
-the search may too: given a word list, a step also proposes prompts in which one word is replaced by
-another, whatever either's number of sub-tokens. Everything is batched gathers on the device:
+half-way prompt "a small yellow c" is nonsense to every model, so no single swap leads there. FUSE
+already thinks in words (an adapter is fitted per word), so the search may too: given a word list, a step
+also proposes prompts in which one word is replaced by another, whatever either's number of sub-tokens.
+Everything is batched gathers on the device:
 
 - ``WordTable.of``    the word list as a padded (n_words, K) id table, plus which tokens start a word;
 - ``word_starts``     where each word of the current prompt starts and ends, (T,) each, by cumulative ops;
-- ``word_swap_scores`` GCG's first-order guess for every (position, word) pair from the one-hot gradient:
-                       grad[s, w_0] - grad[s, current_s], the swap of the words' first sub-tokens;
-- ``word_swap``       builds the candidates: prefix + new word + the rest, shifted, with new lengths.
+- ``first_tokens``    the distinct first sub-tokens of the words, which GCG ranks by the gradient;
+- ``word_swap``       builds the candidates: prefix + new word + the rest, shifted, with new lengths;
+- ``lm_word_choice``  which of the listed words sharing a first token to write: the LM's own continuation.
 
-The guess is only first order and ignores the shift of later tokens when lengths differ; like every
-GCG guess it only ranks candidates, which are then scored exactly.
+GCG ranks a word swap by its first sub-token's first-order score and lets the LM pick the word; like every
+GCG guess this only ranks candidates, which are then scored exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fuse_edu.models.base import pad_right
+from fuse_edu.batching import pad_right
 
 
 @dataclass(frozen=True)
@@ -67,41 +67,6 @@ def word_starts(current: torch.Tensor, length: torch.Tensor, starts_word: torch.
     return is_start, torch.minimum(end, length.expand(T))
 
 
-WORD_SCORES = ("first", "sum")
-
-
-def word_swap_scores(grad: torch.Tensor, current: torch.Tensor, is_start: torch.Tensor, end: torch.Tensor,
-                     table: WordTable, by: str = "first") -> torch.Tensor:
-    """(T, n_words) first-order loss change of writing word w over the word starting at s; +inf where no
-    word starts at s. grad (T, V) is d loss / d one-hot.
-
-    ``by="first"`` (the default) scores the swap of the first sub-tokens only: grad[s, w_0] - grad[s,
-    current_s]. ``by="sum"`` adds every sub-token at the slot it would land in, minus every token of the
-    old word. The sum looks more complete but is worse: slots s+1.. hold the *next* word's tokens, so
-    their gradient answers another question (what to put before "square"), and the old word's length
-    decides how many terms it subtracts. On the 12 dev scenes of ``benchmarks/heldout_captioning.py``
-    (budget 257) GCG named the colour on 100% with "first" against 92% with "sum", whose miss was a
-    multi-token colour (turquoise, written as brown).
-    """
-    if by not in WORD_SCORES:
-        raise ValueError(f"by must be one of {', '.join(WORD_SCORES)}, got {by!r}")
-    T = grad.shape[0]
-    position = torch.arange(T, device=grad.device)                                      # (T,)
-    own = grad.gather(1, current[:, None])[:, 0]                                        # (T,) grad of current tokens
-    if by == "first":
-        new = grad[:, table.ids[:, 0]]                                                  # (T, n)
-        old = own                                                                       # (T,)
-    else:
-        K = table.ids.shape[1]
-        at = (position[:, None, None] + torch.arange(K, device=grad.device)).clamp(max=T - 1)  # (T, 1, K)
-        new = grad[at.expand(T, table.ids.shape[0], K), table.ids.expand(T, -1, -1)]    # (T, n, K)
-        used = torch.arange(K, device=grad.device) < table.lengths[:, None]              # (n, K)
-        new = (new * used).sum(-1)                                                      # (T, n)
-        in_word = (position[None, :] >= position[:, None]) & (position[None, :] < end[:, None])  # (T, T)
-        old = (in_word * own[None, :]).sum(1)                                           # (T,)
-    return torch.where(is_start[:, None], new - old[:, None], torch.full_like(new, float("inf")))
-
-
 def word_swap(current: torch.Tensor, length: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
               word: torch.Tensor, table: WordTable) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompts with [start, end) replaced by ``table`` word ``word``: start, end, word (m,) -> ids (m, T) and
@@ -116,3 +81,63 @@ def word_swap(current: torch.Tensor, length: torch.Tensor, start: torch.Tensor, 
     ids = torch.where(in_word, from_word, current[source])                              # (m, T)
     lengths = (length - (end - start) + table.lengths[word]).clamp(1, T)                # (m,)
     return ids, lengths
+
+
+def first_tokens(table: WordTable) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct first sub-tokens of the listed words, (U,), and for each word the index of its first
+    token among them, (n,)."""
+    unique, index = torch.unique(table.ids[:, 0], return_inverse=True)                 # (U,), (n,)
+    return unique, index
+
+
+@torch.no_grad()
+def lm_word_choice(objective, prompts: torch.Tensor, start: torch.Tensor, first: torch.Tensor,
+                   table: WordTable, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Which listed word to write at ``start`` (m,) in ``prompts`` ((m, T), or one prompt (T,) for all), given
+    its first sub-token ``first`` (m,): the word that agrees longest with the primary LM's own continuation of
+    the prompt's first ``start`` tokens and ``first``, (m,) word indices.
+
+    Many words share a first token (" lav": lava, lavish, lavender, ...), and a first-order score ranks them
+    all alike. The LM continues prefix + first token greedily, piece by piece, for as long as it would rather
+    go on inside the word than start a new word or end the text; the listed word sharing the longest prefix
+    with that continuation wins (a whole match first, ties at random). Batched over the m swaps: at most
+    K - 1 LM calls, no host sync.
+    """
+    m, T = start.shape[0], prompts.shape[-1]
+    K = table.ids.shape[1]
+    device = prompts.device
+    position = torch.arange(T + K, device=device)                                          # (T+K,)
+    prefix = torch.cat([prompts.expand(m, T), prompts.new_zeros(m, K)], 1)                  # (m, T+K)
+    seq = torch.where(position < start[:, None], prefix, 0)                                 # (m, T+K)
+    seq = seq.scatter(1, start[:, None], first[:, None])
+    length = start + 1                                                                      # (m,)
+    written = first[:, None].expand(m, 1)                                                   # (m, 1) the word so far
+    going = torch.ones(m, dtype=torch.bool, device=device)                                  # (m,)
+    inside = ~table.starts_word                                                             # (V,) pieces that continue a word
+    eos = objective.tokenizer.eos_token_id
+    for _ in range(K - 1):
+        mask = (position < length[:, None]).long()                                          # (m, T+K)
+        logprobs = objective.next_token_logprobs(seq, mask)                                 # (m, V)
+        V = min(logprobs.shape[1], inside.shape[0])
+        piece = logprobs[:, :V].masked_fill(~inside[:V], float("-inf")).max(1)              # (m,) best piece
+        new_word = logprobs[:, :V].masked_fill(inside[:V], float("-inf")).max(1).values     # (m,) best word start
+        if eos is not None:
+            new_word = torch.maximum(new_word, logprobs[:, eos])
+        going = going & (piece.values > new_word)
+        token = torch.where(going, piece.indices, -1)                                       # (m,) -1: stopped
+        written = torch.cat([written, token[:, None]], 1)
+        seq = seq.scatter(1, length.clamp(max=T + K - 1)[:, None], torch.where(going, token, 0)[:, None])
+        length = length + going.long()
+    # prefix agreement of every listed word with each continuation: (m, n)
+    n_written = (written >= 0).sum(1)                                                       # (m,)
+    E = written.shape[1]
+    words = table.ids[:, :E]                                                                # (n, E)
+    used = torch.arange(E, device=device) < table.lengths[:, None]                          # (n, E)
+    agree = (words[None] == written[:, None]) & used[None]                                  # (m, n, E)
+    common = agree.long().cumprod(2).sum(2)                                                 # (m, n)
+    whole = (common == table.lengths[None]) & (common == n_written[:, None])                # (m, n) the very word
+    score = 2.0 * common + whole.float()                                                    # (m, n)
+    score = score.masked_fill(table.ids[None, :, 0] != first[:, None], float("-inf"))
+    if generator is not None:
+        score = score + 0.5 * torch.rand(score.shape, generator=generator, device=device)
+    return score.argmax(1)                                                                  # (m,)

@@ -1,7 +1,7 @@
 """Word alignment across tokenizers: which tokens of each tokenizer make up each whitespace word.
 
-FUSE works word by word (DESIGN.md §1): a word is what ``str.split()`` returns, and in each model it
-is the run of sub-tokens that tokenizer cut it into. We assign tokens to words from the tokenizer's
+FUSE works word by word: a word is what ``str.split()`` returns, and in each model it is the run of
+sub-tokens that tokenizer cut it into. We assign tokens to words from the tokenizer's
 character offsets, never by re-tokenizing pieces with regexes, so the alignment agrees with the ids
 the model actually sees.
 
@@ -23,6 +23,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
+
+from fuse_edu.text.pieces import readable_pieces
 
 
 class AlignedWord(NamedTuple):
@@ -82,9 +84,9 @@ def align_words(text: str, tokenizer: PreTrainedTokenizerBase) -> list[AlignedWo
 def batch_token_ids(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
     """Ids of many texts, no special tokens: ``tokenizer(texts)["input_ids"]``, only faster.
 
-    Word lists are 10^5 short texts; calling the Rust backend's ``encode_batch_fast`` (no offsets, no
-    Python ``BatchEncoding``) takes about two thirds of the time. A tokenizer that prepares text in
-    Python first (``CLIPCleaningTokenizer.clean_texts``) gets that step applied.
+    Word lists are 10^5 short texts; the Rust backend's ``encode_batch_fast`` (no offsets, no Python
+    ``BatchEncoding``) skips work they do not need. A tokenizer that prepares text in Python first
+    (``CLIPCleaningTokenizer.clean_texts``) gets that step applied.
 
     The backend keeps whatever padding and truncation its ``tokenizer.json`` asked for (MiniLM's pads every
     text to 128 ids); ``tokenizer(...)`` resets them on each call, so we switch them off around our call too,
@@ -138,18 +140,19 @@ class WordAlignment:
         return cls(text, words, {name: [a.token_ids for a in aligned] for name, aligned in per_tokenizer.items()})
 
     def counts(self) -> dict[str, list[int]]:
-        """Sub-token count of each word, per tokenizer: the k_A(w), k_B(w) of DESIGN.md §1."""
+        """Sub-token count of each word, per tokenizer: the k_A(w), k_B(w) that set a word's bucket."""
         return {name: [len(ids) for ids in per_word] for name, per_word in self.token_ids.items()}
 
     def table(self, tokenizers: dict[str, PreTrainedTokenizerBase] | None = None) -> str:
-        """A plain-text table, one row per word; with ``tokenizers``, shows token strings, not ids."""
+        """A plain-text table, one row per word; with ``tokenizers``, shows what each token writes (not ids):
+        ``readable_pieces``, a leading space as "␣", never a tokenizer's private spelling ("Ġ", "</w>")."""
         names = list(self.token_ids)
         rows = [["word", *names]]
         for i, word in enumerate(self.words):
             cells = []
             for name in names:
                 ids = self.token_ids[name][i]
-                shown = tokenizers[name].convert_ids_to_tokens(ids) if tokenizers else ids
+                shown = readable_pieces(tokenizers[name], ids) if tokenizers else ids
                 cells.append(" ".join(map(str, shown)))
             rows.append([word, *cells])
         widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]

@@ -20,7 +20,7 @@ from transformers import CLIPTokenizer
 
 # Printable ASCII plus ordinary whitespace, no "&": ftfy and HTML unescaping leave such text as it is
 # (their fixes need non-ASCII bytes, control characters or entities), so we can skip them. Word lists
-# are almost all like this, and ftfy costs tens of microseconds a call.
+# are almost all like this, and ftfy is slow per call.
 _PLAIN_ASCII = re.compile(r"[ -%'-~\t\n\r]*")
 
 

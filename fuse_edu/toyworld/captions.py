@@ -14,8 +14,8 @@ import random
 from fuse_edu.toyworld.scenes import COLORS, SHAPES, SIZES, Scene, SceneObject, sample_scenes
 
 # Opinion words for the sentiment layer. Plain ones (lovely, ugly) sit beside rarer ones that the
-# three tokenizers split differently (joyous, enchanting, gloomy, dismal, wretched): DESIGN.md §4
-# trap 1 applies to sentiment words as much as to colours and shapes. All are unambiguous in a
+# three tokenizers split differently (joyous, enchanting, gloomy, dismal, wretched): like the rarer
+# colours and shapes, they exercise FUSE's cross-tokenizer path. All are unambiguous in a
 # general-English sentiment lexicon, so a real classifier agrees with our labels.
 POSITIVE_WORDS: tuple[str, ...] = (
     "lovely", "beautiful", "cheerful", "wonderful", "joyous", "blissful", "enchanting", "serene",
@@ -118,7 +118,8 @@ def vocabulary() -> list[str]:
     """Every whitespace word any caption, template or sentiment caption can contain, sorted.
 
     These are the words the toy models are trained on, so they are the words a toy adapter should be
-    fitted on (DESIGN.md §4 trap 2), and the rows of notebook 00's sub-token-count table.
+    fitted on first (rows a tiny model never saw carry little signal), and the rows of notebook 00's
+    sub-token-count table.
     """
     words = {w for text in _template_texts() for w in text.split()}
     words |= {"a", "an", *COLORS, *SHAPES, *SIZES, *POSITIVE_WORDS, *NEGATIVE_WORDS}
@@ -131,7 +132,7 @@ def opening_words() -> list[str]:
 
     Only these need their start-of-text spelling in a prompt optimiser's token set. GPT-2 spells "brown"
     at the start of a text differently from " brown" mid-sentence; allowing the no-space form of every
-    word let GCG write "a smallbrown circle", which no caption contains.
+    word would let GCG write "a smallbrown circle", which no caption contains.
     """
     return sorted({text.split()[0] for text in _template_texts()} | {"a", "an"})
 

@@ -1,13 +1,12 @@
 """Procedural scenes of the toy world: coloured shapes on a plain background, with known attributes.
 
 Because every image is generated from a small record (shape, colour, size, position of each object),
-we know its true caption exactly, which is what makes FUSE-guided captioning *measurable* offline
-(DESIGN.md §4). This module samples those records and renders them; ``captions.py`` turns them into
-English.
+we know its true caption exactly, which is what makes FUSE-guided captioning *measurable* offline.
+This module samples those records and renders them; ``captions.py`` turns them into English.
 
 The lexicon deliberately mixes plain words with rarer ones (turquoise, magenta, lavender, hexagon,
 crescent) that GPT-2, CLIP and BERT cut into different numbers of sub-tokens: with one-token words
-only, the cross-tokenizer part of FUSE would never be exercised (DESIGN.md §4, trap 1).
+only, the cross-tokenizer part of FUSE would never be exercised.
 """
 
 from __future__ import annotations

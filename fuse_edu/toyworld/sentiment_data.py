@@ -44,9 +44,9 @@ SPLIT_SEED = 0  # the word split is part of the data's definition: change it and
 
 # Contexts with no sentiment of their own, so the label is the word's. A lexicon word may be any part
 # of speech; adjective slots read naturally for most and stay understandable for the rest.
-# Training contexts are frames x nouns: with only a dozen fixed sentences the head learned their
-# nuisance directions ("our trip was ..." leaned positive whatever the word), so we vary the context
-# widely. No noun or frame of HELDOUT_TEMPLATES appears here.
+# Training contexts are frames x nouns, varied widely so the head cannot learn a fixed sentence's
+# nuisance direction (a context that leans positive whatever the word). No noun or frame of
+# HELDOUT_TEMPLATES appears here.
 TRAIN_FRAMES = (
     "the {n} was {w}", "the {n} is {w}", "this {n} is so {w}", "i thought the {n} was {w}",
     "a {w} {n}", "what a {w} {n}", "my {n} looks {w}", "people say the {n} is {w}",
@@ -62,7 +62,7 @@ TRAIN_SENTENCES = (  # contexts about people and feelings, which frames over thi
     "this is {w}", "so {w}", "honestly, {w}", "they said it was {w}", "you are {w}", "that was really {w}",
 )
 # Descriptions of coloured objects, the shape of toy-world captions ("an ugly small red square"), over
-# everyday things: without them, size and colour words pulled "a dismal small green hexagon" positive.
+# everyday things, so size and colour words do not sway the label of "a dismal small green hexagon".
 # No toy shape is used, so judging toy captions is still a transfer, not a lookup.
 OBJECT_FRAMES = ("a {w} {obj}", "a photo of a {w} {obj}", "there is a {w} {obj}", "a {w} {obj} and a {obj2}")
 OBJECT_SIZES = ("small", "large", "big", "tiny", "")
@@ -97,7 +97,7 @@ HELDOUT_TEMPLATES = (
     "our new flat is {w}",
 )
 
-# Sentiment words toy-world captions use (captions.py's lists and the issue's examples); always on the
+# Sentiment words toy-world captions use (captions.py's lists and a few more); always on the
 # training side (see module docstring). A literal, not an import of captions.py: the split is part of
 # the shipped head's data and must not move when caption wording changes. Words VADER lacks or rates
 # near-neutral (enchanting, wretched, gloomy) are simply not in the lexicon.
@@ -176,7 +176,7 @@ def lexicon_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=4)  # wordfreq's table takes ~2 s to load; callers must not mutate the dict
+@functools.lru_cache(maxsize=4)  # wordfreq's table is slow to load; callers must not mutate the dict
 def load_vader_lexicon(min_abs_valence: float = MIN_ABS_VALENCE, min_zipf: float = MIN_ZIPF) -> dict[str, float]:
     """Word -> VADER mean valence, for plain lowercase words with |valence| >= ``min_abs_valence``
     and English frequency >= ``min_zipf``."""
@@ -215,8 +215,8 @@ def _phrase(word: str, template: str, lexicon: dict[str, float]) -> Phrase:
 def training_phrases(templates_per_word: int = 5, seed: int = 0) -> list[Phrase]:
     """Each training word alone plus in ``templates_per_word`` seeded contexts from TRAIN_TEMPLATES.
 
-    A few contexts per word (rather than all ~400) keeps encoding to a minute or two; across 3,000
-    words every context is still seen many times.
+    A few contexts per word (rather than all ~400) keeps encoding short; across 3,000 words every
+    context is still seen many times.
     """
     lexicon = load_vader_lexicon()
     train_words, _ = split_words(lexicon)

@@ -1,4 +1,4 @@
-"""Give every row of a tiny model's token table structure before training (DESIGN.md §4, trap 2).
+"""Give every row of a tiny model's token table structure before training.
 
 The problem. The toy LM and toy CLIP use the real GPT-2 (50,257) and CLIP (49,408) vocabularies, but
 their training text is the toy caption language: a few hundred token ids. Trained the usual way, every
@@ -30,15 +30,11 @@ same structure, so the adapter fitted on wordfreq words sees tables whose geomet
 every word. The alternative, fitting toy adapters only on words the models were trained on, would
 leave the unseen rows random for every experiment that reaches outside the toy lexicon.
 
-The cost, measured. The models cannot move a word's row to suit the task, and the LM's head is tied
-to the same fixed rows, so its logits are one linear function of them: it cannot raise exactly the
-16 opinion words of the sentiment captions without also raising their English neighbours. A probe
-that freely optimises one hidden vector against the shipped LM table (300 Adam steps) finds the best
-reachable cross-entropy for "uniform over the 16 opinion words" 3.2 nats above the ideal log 16
-(colours: 0.5 nats, shapes: 0.2, single words such as "of": 0.02). So the toy LM's held-out
-perplexity is 4.4 where the generator's own (``caption_oracle``) is 3.1; the same LM with a trainable
-table reached a (sampled-softmax) training loss of 1.18 nats/token at step 550 where the frozen one
-was at 1.63. CLIP, whose text tower is not tied to the table, meets its bar with the frozen table.
+The cost. The models cannot move a word's row to suit the task, and the LM's head is tied to the
+same fixed rows, so its logits are one linear function of them: it cannot raise exactly the 16 opinion
+words of the sentiment captions without also raising their English neighbours, and its perplexity
+stays above the generator's own (``caption_oracle``). CLIP, whose text tower is not tied to the table,
+meets its bar with the frozen table. ``benchmarks/results/toy_training.md`` records the measurements.
 """
 
 from __future__ import annotations
@@ -101,7 +97,7 @@ def minilm_token_view(tokenizer, texts: list[str] | None = None) -> torch.Tensor
     bert = load_tokenizer("bert")
     table = minilm_word_embeddings()  # (30522, 384)
     texts = token_strings(tokenizer)[0] if texts is None else texts
-    # One batched call over all V strings, on the Rust tokenizer (the Python wrapper doubles the time).
+    # One batched call over all V strings, on the Rust tokenizer (the Python wrapper is much slower).
     # MiniLM's tokenizer.json pads and truncates to 128 by default: a copy without either, or every
     # token's mean would be mostly [PAD] rows.
     wordpiece = copy.deepcopy(bert.backend_tokenizer)

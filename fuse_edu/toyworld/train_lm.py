@@ -9,9 +9,9 @@ same number of torch threads agree bit for bit (thread counts change float summa
 
 Speed: the 50,257-way output projection is almost the whole cost of a step, so the first 85% of steps
 use a sampled softmax (``sampled_target_loss``: the ~75 corpus tokens plus 4,096 random others) and
-only the last 15% the exact one; on one thread that makes the whole run about two minutes. The frozen
-table's rows have norm ~4 (std 0.5), like trained GPT-2's own: with GPT-2's usual 0.02 the tied head's
-logits stay flat for hundreds of steps while the final LayerNorm gain grows.
+only the last 15% the exact one. The frozen table's rows have norm ~4 (std 0.5), like trained GPT-2's
+own: with GPT-2's usual 0.02 the tied head's logits stay flat for hundreds of steps while the final
+LayerNorm gain grows.
 """
 
 from __future__ import annotations

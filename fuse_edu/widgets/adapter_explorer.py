@@ -16,6 +16,7 @@ import torch
 
 from fuse_edu.adapter import FuseAdapter, bucket_words, word_tensor
 from fuse_edu.adapter.fuse_adapter import tokenizer_and_table
+from fuse_edu.text import readable_pieces
 
 
 class AdapterExplorer:
@@ -36,7 +37,7 @@ class AdapterExplorer:
 
     def pieces(self, word: str) -> tuple[list[str], list[str]]:
         """The word's sub-tokens in A and in B, tokenized mid-sentence (after a space), as the buckets are."""
-        return tuple(tok.convert_ids_to_tokens(tok(" " + word, add_special_tokens=False)["input_ids"])
+        return tuple(readable_pieces(tok, tok(" " + word, add_special_tokens=False)["input_ids"])
                      for tok in (self.src_tok, self.dst_tok))
 
     def nearest(self, word: str, top: int = 5) -> dict:

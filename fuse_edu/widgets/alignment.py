@@ -1,4 +1,8 @@
-"""The alignment viewer: type a text, see how each tokenizer cuts each whitespace word (and its count k)."""
+"""The alignment viewer: type a text, see how each tokenizer cuts each whitespace word (and its count k).
+
+Pieces are shown as they read (``fuse_edu.text.readable_pieces``): a leading space as "␣", never a
+tokenizer's private spelling such as GPT-2's "Ġ" or byte glyphs like "Ã¯".
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import html
 import ipywidgets as widgets
 from transformers import PreTrainedTokenizerBase
 
-from fuse_edu.text.alignment import WordAlignment
+from fuse_edu.text import WordAlignment, readable_pieces
 
 
 def alignment_table_html(text: str, tokenizers: dict[str, PreTrainedTokenizerBase]) -> str:
@@ -19,7 +23,7 @@ def alignment_table_html(text: str, tokenizers: dict[str, PreTrainedTokenizerBas
     for i, word in enumerate(view.words):
         cells = []
         for name, tokenizer in tokenizers.items():
-            pieces = tokenizer.convert_ids_to_tokens(view.token_ids[name][i])
+            pieces = readable_pieces(tokenizer, view.token_ids[name][i])
             shown = " ".join(f"<code>{html.escape(p)}</code>" for p in pieces)
             cells.append(f"<td>{shown} ({counts[name][i]})</td>")
         rows.append(f"<tr><td><b>{html.escape(word)}</b></td>{''.join(cells)}</tr>")

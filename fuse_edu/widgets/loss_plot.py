@@ -11,7 +11,6 @@ Live updates: every optimiser's ``run`` takes ``callback``, called with each his
 from __future__ import annotations
 
 import html
-import inspect
 import io
 
 import ipywidgets as widgets
@@ -83,9 +82,6 @@ class LossPlot:
 def run_with_plot(optimiser, steps: int, plot: LossPlot | None = None, label: str | None = None, **run_kwargs):
     """``optimiser.run(steps, callback=..., **run_kwargs)`` with ``plot`` following it row by row, then drawn
     once more from the finished history. ``plot`` None: a new one, displayed here. Returns what ``run`` returns."""
-    if "callback" not in inspect.signature(optimiser.run).parameters:
-        raise TypeError(f"{type(optimiser).__name__}.run takes no callback, so it cannot be followed live; plot "
-                        f"its result after the run instead: plot.update(result.history)")
     if plot is None:
         from IPython.display import display
 

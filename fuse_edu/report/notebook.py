@@ -1,0 +1,94 @@
+"""Running a notebook with parameters through papermill, then turning it into one self-contained HTML file.
+
+A failing run still gives an HTML file: papermill saves the executed notebook with the failing cell's
+traceback (and its own error banner at the top); ``render_notebook`` converts that, then raises
+``NotebookFailed`` naming the HTML, so a caller can both show the failure and exit non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
+
+# nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. Outputs of our reports
+# need none of them (images are data URIs, tables are HTML, the CSS is inlined), so the offline variant
+# drops those three <script> tags and the file opens without a network. The price: LaTeX in markdown
+# cells shows as its source text.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+class NotebookFailed(RuntimeError):
+    """The notebook raised or timed out; ``html`` is the report that shows where."""
+
+    def __init__(self, message: str, html: Path):
+        super().__init__(message)
+        self.html = html
+
+
+def notebook_to_html(executed: str | Path, out_html: str | Path, offline: bool = False) -> Path:
+    """Write ``executed`` as one HTML file with its images embedded as data URIs; ``offline`` also drops
+    every script the template would fetch from a CDN (see ``OFFLINE_TEMPLATE``)."""
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    options = {"embed_images": True}
+    if offline:
+        options.update(template_name="lab", template_file="fuse_offline.html.j2",
+                       extra_loaders=[jinja2.DictLoader({"fuse_offline.html.j2": OFFLINE_TEMPLATE})])
+    body, _ = HTMLExporter(**options).from_notebook_node(nbformat.read(executed, as_version=4))
+    out_html = Path(out_html)
+    out_html.write_text(body, encoding="utf-8")
+    return out_html
+
+
+def _mark_failure(executed: Path, error: BaseException) -> None:
+    """Put a markdown cell naming ``error`` at the top of ``executed``, unless papermill already did (it does
+    for a cell that raised, not for a timeout or a dead kernel)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    if any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in nb.cells):
+        return
+    text = f"{type(error).__name__}: {error}".replace("\n", " ")
+    note = nbformat.v4.new_markdown_cell(f'<span style="color:red;font-weight:bold">This run failed: '
+                                         f'{text[:2000]}</span>')
+    note.metadata["tags"] = ["fuse-edu-error"]
+    nb.cells.insert(0, note)
+    nbformat.write(nb, executed)
+
+
+def render_notebook(notebook: str | Path, out_html: str | Path, parameters: dict | None = None,
+                    timeout_s: int = 1200, offline: bool = False, progress: bool = False) -> Path:
+    """Execute ``notebook`` with ``parameters`` (papermill, kernel ``python3``, ``timeout_s`` per cell) and
+    write the executed notebook beside ``out_html`` plus the HTML itself (images embedded).
+
+    If a cell fails or times out, the HTML is still written, showing the failure, and ``NotebookFailed``
+    is raised."""
+    import papermill
+
+    notebook, out_html = Path(notebook), Path(out_html)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"notebook {notebook} does not exist")
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    executed = out_html.with_suffix(".ipynb")
+    if executed.resolve() == notebook.resolve():
+        raise ValueError(f"the executed notebook {executed} would overwrite {notebook}; write the HTML elsewhere")
+    executed.unlink(missing_ok=True)  # a stale notebook from an earlier run must not become this run's report
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=parameters or {}, kernel_name="python3",
+            execution_timeout=timeout_s, cwd=str(notebook.parent), progress_bar=progress,
+        )
+    except Exception as error:  # a cell error, a timeout, a dead kernel: all end in an HTML that says so
+        if not executed.is_file():
+            raise
+        _mark_failure(executed, error)
+        notebook_to_html(executed, out_html, offline=offline)
+        raise NotebookFailed(f"{notebook.name} failed ({type(error).__name__}); see {out_html}", out_html) from error
+    return notebook_to_html(executed, out_html, offline=offline)
