@@ -29,7 +29,7 @@ Models:
   ``ADAPTER_WORDS_PER_BUCKET`` per bucket: seconds, not the paper's 10^4 (speed is what is measured here).
 - ``toy``: the shipped toy preset and its cached adapter.
 
-Goal (issue 5): at least 10 AutoDAN steps/s at 512 candidates on paper shapes on one H100.
+Goal: at least 10 AutoDAN steps/s at 512 candidates on paper shapes on one H100.
 ``--quick`` is for a CPU: smaller batches and prompts, so the whole run takes 2-3 minutes on 2 cores.
 """
 
@@ -204,7 +204,7 @@ def table(rows: list[dict]) -> str:
 
 
 def goal_verdict(rows: list[dict], device: torch.device) -> dict:
-    """The issue's goal, judged only where it applies: paper shapes, AutoDAN, 512 candidates, CUDA."""
+    """The goal, judged only where it applies: paper shapes, AutoDAN, 512 candidates, CUDA."""
     hits = [r for r in rows if r["preset"] == "paper" and r["method"] == "autodan" and r["candidates"] == 512]
     if device.type != "cuda" or not hits:
         return {"measured": False, "reason": "the goal is for AutoDAN at 512 candidates on paper shapes on a GPU; "

@@ -201,7 +201,7 @@ def test_autodan_on_the_real_objective_beats_random_prompts(say_red_square, stra
 def test_autodan_captions_a_toy_scene_under_the_caption_objective(toy_preset):
     """The captioning objective scores the end of text (``end=True``). Ranked as finished sentences, the
     growing prompts of every scene used to collapse to a fragment ("at"); grown as unfinished text, AutoDAN
-    names a dev scene's colour and shape (a dev seed of benchmarks/heldout_captioning.py, not its held-out one)."""
+    names a dev scene's colour and shape (a dev seed, not a held-out one)."""
     from fuse_edu.captioning import CaptionSettings, Captioner
     from fuse_edu.metrics import attribute_accuracy
     from fuse_edu.toyworld import render_scene, sample_scenes
@@ -220,7 +220,7 @@ def test_autodan_captions_a_toy_scene_under_the_caption_objective(toy_preset):
 def test_autodan_reaches_a_split_shape_word_on_a_toy_scene(toy_preset):
     """" hexagon" is " hex" + "agon". Grown token by token, "a small yellow hex" lost to "heart" and the
     caption was "a small yellow heart and a small circle"; with whole words the child via " hex" is
-    "a small yellow hexagon" (a dev scene of benchmarks/heldout_captioning.py)."""
+    "a small yellow hexagon" (a dev scene)."""
     from fuse_edu.captioning import CaptionSettings, Captioner
     from fuse_edu.toyworld import caption, render_scene, sample_scenes
 
