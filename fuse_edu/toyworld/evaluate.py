@@ -8,6 +8,8 @@ model and its tokenizer, so they work the same on freshly trained and on reloade
   ``preprocessor_config.json`` shipped beside the toy CLIP's weights.
 - ``clip_predictions`` / ``clip_accuracy`` / ``clip_confusion``: which of ``candidate_captions(1)`` the
   model picks for each single-object scene (cosine of image vs text features), scored per attribute.
+- ``two_object_accuracy``: the same choice among all ``candidate_captions(2)`` for two-object scenes,
+  scored per object on colour and shape (size and order ignored).
 - ``lm_perplexity``: per-token perplexity of whole captions, each framed as ``<eos> caption <eos>``.
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fuse_edu.models.base import pad_right
+from fuse_edu.batching import pad_right
 from fuse_edu.toyworld.captions import candidate_captions
 from fuse_edu.toyworld.scenes import COLORS, SHAPES, SIZES, Scene, render_scene
 
@@ -98,6 +100,44 @@ def clip_accuracy(model, tokenizer, scenes: list[Scene]) -> dict[str, float]:
     }
 
 
+def _phrase_color_shape(caption: str) -> list[tuple[str, str]]:
+    """(colour, shape) of each " and "-separated noun phrase of a canonical caption ("a small red square")."""
+    pairs = []
+    for phrase in caption.split(" and "):
+        *_, color, shape = phrase.split()
+        pairs.append((color, shape))
+    return pairs
+
+
+def two_object_accuracy(model, tokenizer, scenes: list[Scene]) -> dict[str, float]:
+    """How well the model reads two-object scenes, choosing among all ``candidate_captions(2)``.
+
+    For each scene the caption with the highest cosine to its image is split into its two noun phrases;
+    an object counts as read when some phrase has its colour and shape (size and order ignored).
+    Returns the fractions of scenes with both objects read (``color_shape_both``, the headline number),
+    of objects read (``color_shape_per_object``), and of scenes whose colours (``color_set``) or
+    shapes (``shape_set``) are right as a set, wherever they sit.
+    """
+    if any(len(s.objects) != 2 for s in scenes):
+        raise ValueError("two_object_accuracy needs two-object scenes, e.g. sample_scenes(n, seed, objects=2)")
+    candidates = candidate_captions(2)
+    texts = text_features(model, tokenizer, candidates)   # (C, p)
+    images = image_features(model, scene_pixels(scenes))  # (B, p)
+    best = (images @ texts.T).argmax(dim=1).tolist()      # (B,)
+    read, colors, shapes = [], [], []
+    for index, scene in zip(best, scenes):
+        predicted = _phrase_color_shape(candidates[index])
+        truth = [(obj.color, obj.shape) for obj in scene.objects]
+        read.append([pair in predicted for pair in truth])
+        colors.append(sorted(c for c, _ in predicted) == sorted(c for c, _ in truth))
+        shapes.append(sorted(s for _, s in predicted) == sorted(s for _, s in truth))
+    hits = np.array(read)  # (B, 2)
+    return {
+        "color_shape_both": float(hits.all(axis=1).mean()), "color_shape_per_object": float(hits.mean()),
+        "color_set": float(np.mean(colors)), "shape_set": float(np.mean(shapes)),
+    }
+
+
 def clip_confusion(model, tokenizer, scenes: list[Scene], attribute: str = "shape") -> tuple[tuple[str, ...], np.ndarray]:
     """Confusion counts for one attribute: (labels, counts) with counts[true, predicted]."""
     if attribute not in ATTRIBUTE_LABELS:
@@ -126,7 +166,7 @@ def lm_target_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mean
     """Next-token cross-entropy computed on target positions only.
 
     The vocabulary projection (50,257 columns) dominates a tiny GPT-2's cost; padding and the BOS
-    position carry no target, so skipping them before the projection saves about half the step.
+    position carry no target, so they are dropped before the projection.
     """
     hidden = model.transformer(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]                                   # (B, T-1) what position t predicts

@@ -5,31 +5,29 @@ wide. Text: 64 wide, 2 layers, 32 positions, the full 49,408-token CLIP vocabula
 initialised from MiniLM's view of every token string and frozen (``token_init``), so only 64 x 49,408
 fixed numbers and a small transformer decide what a caption means.
 
-Data: a fixed pool of scenes (70% one-object, 30% two-object) rendered once per run. Each step draws
+Data: a fixed pool of scenes (40% one-object, 60% two-object) rendered once per run. Each step draws
 scenes from the pool and one text per scene: the canonical caption 40% of the time, otherwise a templated
 variant or a sentiment caption, so CLIP reads the whole caption language the LM speaks and learns that
 opinion words say nothing about the image. The contrastive loss uses soft targets: two scenes with the
 same canonical caption are both right answers for each other's text, instead of false negatives.
 
-Every step also scores each image against all 160 single-object canonical captions
-(``candidate_captions(1)``), the captions that differ from the right one by one word. A batch of 64
-random scenes rarely holds "a small red star" next to "a large red star"; these hard negatives teach
-size, colour and shape in far fewer steps (the text tower reads 160 short captions for almost nothing).
+Hard negatives. Every step also scores each image against all 160 single-object canonical captions
+(``candidate_captions(1)``), the captions that differ from the right one by one word: a batch of 64
+random scenes rarely holds "a small red star" next to "a large red star". Each two-object image is also
+scored against captions that get one of its objects wrong (``two_object_texts``): its two shapes swapped,
+or one shape changed. Without them CLIP learns which colours a two-object scene holds but hardly which
+shapes, a bag of words rather than a reading (``benchmarks/results/toy_training.md``).
 
-What it took to pass the bar (colour and shape right on >= 90% of held-out single-object scenes), all at
-a fixed seed, evaluated on 1,000 held-out scenes. Colour and size are learnt early; shape is the slow
-part (hexagons read as squares, crosses as triangles), and it is a matter of *steps*:
+Presence probe. A linear head on the image features predicts which colour-shape pairs the image holds,
+trained with the model (weight ``PRESENCE_WEIGHT``) and discarded afterwards: the shipped model is a plain
+``CLIPModel``. It gives the vision tower a direct per-object signal, which the contrastive loss alone
+delivers slowly when two objects share one image vector.
 
-- 16-px patches, 1,500 steps of 64: shapes 63%. 8-px patches: 80%. Plus 2-D sine-cosine position init
-  and a 70% one-object pool, 2,000 steps: 92% with a 128-wide, 3-layer tower. Halving the batch and
-  doubling the steps was worse (73%); so was a higher learning rate (4e-3: 13% at 600 steps).
-- But that tower cleared the bar by a thin margin: a rerun with another thread count (which sums in
-  another order) scored 86.5%. So we traded width for steps, at about equal compute (220-295 s on
-  one shared core each, lr 1.4e-3; colour+shape): 128 wide, 3 layers, 600 steps: 56% (52% and 51% at
-  lr 1e-3 and 2e-3); feed-forward 2x: 67% (750 steps); 2 layers: 78% (1,050); 96 wide: 84% (1,400);
-  64 wide: 93% (2,300 steps, 295 s).
-- Shipped: the 64-wide tower, 4,000 steps (``train.DEFAULT_CLIP_STEPS``) on a pool of 12,000 scenes;
-  ``training_report.json`` beside the weights has its time and accuracy.
+Why a narrow vision tower trained long: colour and size are learnt early, while shape (hexagon vs
+square, cross vs triangle) is the slow part and needs *steps* more than width, so at equal compute a
+narrow, deeper-trained tower reads shapes better than a wide one. The bar is colour and shape right on
+>= 90% of held-out single-object scenes; ``training_report.json`` beside the weights records the
+shipped run, and ``benchmarks/results/toy_training.md`` the measurements behind the recipe.
 """
 
 from __future__ import annotations
@@ -44,12 +42,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel
 
-from fuse_edu.models.base import pad_right
+from fuse_edu.batching import pad_right
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
-from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption
+from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption, with_article
 from fuse_edu.toyworld.evaluate import IMAGE_SIZE, images_to_pixels
-from fuse_edu.toyworld.scenes import render_scene, sample_scenes
+from fuse_edu.toyworld.scenes import COLORS, SHAPES, Scene, render_scene, sample_scenes
 from fuse_edu.toyworld.token_init import freeze_token_table, init_token_table
 
 CLIP_NAME = "toy-clip"
@@ -57,11 +55,13 @@ TEXT_WIDTH = 64
 VISION_WIDTH = 64
 VISION_LAYERS = 2
 VISION_MLP_RATIO = 2  # feed-forward width / width: a cheaper step buys more steps, which shapes need more
-PATCH_SIZE = 8    # 8x8 patches: with 16-px patches shapes stalled near 63% (squares read as hexagons)
+PATCH_SIZE = 8    # 8x8 patches: with 16-px ones a hexagon and a square differ in a few pixels of one patch
 TEXT_POSITIONS = 32  # the longest toy caption is ~28 CLIP tokens with BOS and EOS
 TABLE_STD = 0.02     # CLIP's own initializer range; the text tower LayerNorms its input anyway
-SINGLE_SHARE = 0.7    # of pool scenes with one object: the caption bar is on those, two-object ones keep CLIP general
+SINGLE_SHARE = 0.4    # of pool scenes with one object; two-object scenes are the harder reading
 CANONICAL_SHARE = 0.4  # the 160 candidates already add canonical single-object captions every step
+TEXT_BUCKETS = 3       # length groups the step's texts run in (padding a 7-token caption to 25 wastes 3x)
+PRESENCE_WEIGHT = 1.0  # weight of the auxiliary "which colour-shape pairs are in the image" loss
 
 
 def clip_config(tokenizer) -> CLIPConfig:
@@ -84,8 +84,8 @@ def sincos_positions(grid: int, width: int) -> torch.Tensor:
     """2-D sine-cosine position codes for a ``grid`` x ``grid`` patch layout, (grid * grid, width).
 
     A ViT trained from scratch on a few thousand images spends its first hundreds of steps discovering
-    which patches are neighbours; started from this layout (as in MAE) it learns shapes sooner: a
-    supervised shape probe reached 34% instead of 25% after 300 steps. The codes stay trainable.
+    which patches are neighbours; started from this layout (as in MAE) it learns shapes sooner. The
+    codes stay trainable.
     """
     y, x = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
                           indexing="ij")
@@ -95,8 +95,8 @@ def sincos_positions(grid: int, width: int) -> torch.Tensor:
     return torch.cat([xs.sin(), xs.cos(), ys.sin(), ys.cos()], dim=1)                # (grid^2, width)
 
 
-def build_pool(pool_size: int, seed: int) -> tuple[np.ndarray, list[str], list[list[str]]]:
-    """Rendered scenes, (P, 64, 64, 3) uint8; their canonical captions; and every text used for each."""
+def build_pool(pool_size: int, seed: int) -> tuple[list[Scene], np.ndarray, list[str], list[list[str]]]:
+    """The pool's scenes; their renders, (P, 64, 64, 3) uint8; canonical captions; and every text used for each."""
     rng = random.Random(f"clip_pool:{seed}")
     singles = round(SINGLE_SHARE * pool_size)
     scenes = sample_scenes(singles, seed, objects=1) + sample_scenes(pool_size - singles, seed + 1, objects=2)
@@ -105,7 +105,34 @@ def build_pool(pool_size: int, seed: int) -> tuple[np.ndarray, list[str], list[l
     canonical = [caption(s) for s in scenes]
     texts = [captions(s)[1:] + [sentiment_caption(s, "positive", rng), sentiment_caption(s, "negative", rng)]
              for s in scenes]
-    return images, canonical, texts
+    return scenes, images, canonical, texts
+
+
+def _pair_caption(a: tuple[str, str, str], b: tuple[str, str, str]) -> str | None:
+    """Canonical caption of two (size, colour, shape) objects, or None for a pair no scene holds."""
+    if (a[1], a[2]) == (b[1], b[2]):
+        return None
+    return " and ".join(with_article(" ".join(o)) for o in (a, b))
+
+
+COMBO_INDEX = {(c, sh): k for k, (c, sh) in enumerate((c, sh) for c in COLORS for sh in SHAPES)}  # 80 pairs
+
+
+def two_object_texts(scene: Scene, rng: random.Random) -> list[str]:
+    """A two-object scene's canonical caption, then its hard negatives: captions that differ from it in what
+    one object *is*, never only in order. The two shapes swapped between the objects (when that is another
+    scene), and one object, picked at random, with another shape. The caption itself comes along so the
+    image meets its negatives beside its right answer, whichever text the step drew for it."""
+    a, b = ((o.size, o.color, o.shape) for o in scene.objects)
+    wanted = []
+    # with one colour, or one shape, swapping shapes only reverses the order: the same scene
+    if a[1] != b[1] and a[2] != b[2]:
+        wanted.append(_pair_caption((a[0], a[1], b[2]), (b[0], b[1], a[2])))
+    first = rng.random() < 0.5
+    obj, other = (a, b) if first else (b, a)
+    new = (obj[0], obj[1], rng.choice([s for s in SHAPES if s != obj[2] and (obj[1], s) != (other[1], other[2])]))
+    wanted.append(_pair_caption(new, b) if first else _pair_caption(a, new))
+    return [caption(scene)] + [t for t in wanted if t is not None]
 
 
 def _lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -114,7 +141,47 @@ def _lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def train_clip(steps: int = 4000, batch_size: int = 64, seed: int = 0, lr: float = 1.4e-3,
+def length_buckets(lengths: list[int], buckets: int) -> list[list[int]]:
+    """Indices of rows split into at most ``buckets`` groups of similar length, chosen to pad the fewest
+    tokens: the rows sorted by length, cut where the (exact, small) dynamic programme says."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sizes = sorted(set(lengths))
+    upto = [sum(1 for n in lengths if n <= size) for size in sizes]             # rows of at most each size
+    # cost[k][j]: fewest tokens for the rows up to sizes[j] in k + 1 groups, the last one ending at j
+    inf = float("inf")
+    cost = [[inf] * len(sizes) for _ in range(buckets)]
+    cut = [[-1] * len(sizes) for _ in range(buckets)]
+    for j, size in enumerate(sizes):
+        cost[0][j] = upto[j] * size
+    for k in range(1, buckets):
+        for j, size in enumerate(sizes):
+            for i in range(j):
+                c = cost[k - 1][i] + (upto[j] - upto[i]) * size
+                if c < cost[k][j]:
+                    cost[k][j], cut[k][j] = c, i
+    k = min(range(buckets), key=lambda k: cost[k][-1])
+    ends, j = [], len(sizes) - 1
+    while j >= 0 and k >= 0:
+        ends.append(upto[j])
+        j, k = cut[k][j], k - 1
+    starts = [0] + sorted(ends)[:-1]
+    return [order[a:b] for a, b in zip(starts, sorted(ends))]
+
+
+def _text_embeds(model, rows: list[list[int]], pad_id: int) -> torch.Tensor:
+    """Unit-norm text features of token-id rows, (N, p). Rows run in a few batches of similar length: the
+    160 candidates are 7 tokens, and padding them to a long caption's 25 would cost three times as much."""
+    groups = length_buckets([len(r) for r in rows], TEXT_BUCKETS)
+    features = []
+    for group in groups:
+        padded = pad_right([rows[i] for i in group], pad_id)
+        features.append(model.get_text_features(input_ids=padded["input_ids"],
+                                                attention_mask=padded["attention_mask"]).pooler_output)
+    order = torch.tensor([i for group in groups for i in group])                                    # (N,)
+    return F.normalize(torch.cat(features)[order.argsort()], dim=-1)                                # (N, p)
+
+
+def train_clip(steps: int = 4800, batch_size: int = 64, seed: int = 0, lr: float = 1.4e-3,
                pool_size: int = 12_000, progress: bool = True) -> tuple[CLIPModel, object]:
     """Train and return ``(model, tokenizer)``; the model is float32, in eval mode."""
     generator = seed_everything(seed)
@@ -128,41 +195,53 @@ def train_clip(steps: int = 4000, batch_size: int = 64, seed: int = 0, lr: float
         positions[0] = 0.0                                                    # the CLS token has no place
         positions[1:] = sincos_positions(IMAGE_SIZE // PATCH_SIZE, VISION_WIDTH)
 
-    images, canonical, variants = build_pool(pool_size, seed)
+    scenes, images, canonical, variants = build_pool(pool_size, seed)
     # Tokenize every distinct text once: CLIP's cleaning (ftfy) is too slow to run per step.
     candidates = candidate_captions(1)
-    vocabulary = sorted(set(canonical) | set(candidates) | {t for row in variants for t in row})
+    pairs = candidate_captions(2)   # every two-object hard negative is one of these
+    vocabulary = sorted(set(canonical) | set(candidates) | set(pairs) | {t for row in variants for t in row})
     encoded = tokenizer(vocabulary, truncation=True, max_length=TEXT_POSITIONS)["input_ids"]
     text_ids = dict(zip(vocabulary, encoded))
-    caption_class = {c: i for i, c in enumerate(sorted(set(canonical) | set(candidates)))}
+    caption_class = {c: i for i, c in enumerate(sorted(set(canonical) | set(candidates) | set(pairs)))}
     classes = torch.tensor([caption_class[c] for c in canonical])                 # (P,) same content, same class
     candidate_classes = torch.tensor([caption_class[c] for c in candidates])      # (C,)
     candidate_ids = [text_ids[c] for c in candidates]
+    two_object = [len(s.objects) == 2 for s in scenes]                             # (P,)
+    # what each image holds, as a distribution over the 80 colour-shape pairs
+    present = torch.zeros(len(scenes), len(COMBO_INDEX))                           # (P, 80)
+    for i, scene in enumerate(scenes):
+        for obj in scene.objects:
+            present[i, COMBO_INDEX[(obj.color, obj.shape)]] = 1.0 / len(scene.objects)
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    # A linear probe from image features to colour-shape pairs, trained with the model and then discarded.
+    presence_head = torch.nn.Linear(model.config.projection_dim, len(COMBO_INDEX))
+    trainable = [p for p in model.parameters() if p.requires_grad] + list(presence_head.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.05, betas=(0.9, 0.98))
     choice_rng = random.Random(f"clip_texts:{seed}")
+    negative_rng = random.Random(f"clip_negatives:{seed}")
     model.train()
     bar = tqdm(range(steps), desc="toy CLIP", file=sys.stderr, disable=not progress, mininterval=2)
     for step in bar:
         rows = torch.randint(0, pool_size, (batch_size,), generator=generator)  # (B,)
         texts = [canonical[i] if choice_rng.random() < CANONICAL_SHARE else choice_rng.choice(variants[i])
                  for i in rows.tolist()]
-        padded = pad_right([text_ids[t] for t in texts] + candidate_ids, tokenizer.pad_token_id)
-        input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]      # (B + C, L) each
-        pixels = images_to_pixels(images[rows.numpy()])                                       # (B, 3, 64, 64)
+        pixels = images_to_pixels(images[rows.numpy()])                         # (B, 3, 64, 64)
 
-        image_embeds = F.normalize(model.get_image_features(pixel_values=pixels).pooler_output, dim=-1)  # (B, p)
-        text_embeds = F.normalize(model.get_text_features(
-            input_ids=input_ids, attention_mask=attention_mask).pooler_output, dim=-1)                     # (B + C, p)
-        logits = model.logit_scale.exp().clamp(max=100) * image_embeds @ text_embeds.T                     # (B, B + C)
-        text_classes = torch.cat([classes[rows], candidate_classes])                                        # (B + C,)
-        same = (classes[rows][:, None] == text_classes[None, :]).float()                                   # (B, B + C)
+        raw_image = model.get_image_features(pixel_values=pixels).pooler_output  # (B, p)
+        image_embeds = F.normalize(raw_image, dim=-1)                            # (B, p)
+        presence = F.cross_entropy(presence_head(raw_image), present[rows])
+        hard = [t for i in rows.tolist() if two_object[i] for t in two_object_texts(scenes[i], negative_rng)]
+        text_embeds = _text_embeds(model, [text_ids[t] for t in texts] + candidate_ids + [text_ids[t] for t in hard],
+                                   tokenizer.pad_token_id)                                               # (B + C + H, p)
+        logits = model.logit_scale.exp().clamp(max=100) * image_embeds @ text_embeds.T                     # (B, B + C + H)
+        hard_classes = torch.tensor([caption_class[t] for t in hard], dtype=torch.long)                     # (H,)
+        text_classes = torch.cat([classes[rows], candidate_classes, hard_classes])                          # (B + C + H,)
+        same = (classes[rows][:, None] == text_classes[None, :]).float()                                   # (B, B + C + H)
         image_to_text = F.cross_entropy(logits, same / same.sum(1, keepdim=True))
         # text -> image over the batch's own texts only: a candidate caption may match no image here
         own = same[:, :batch_size]                                                                          # (B, B)
         text_to_image = F.cross_entropy(logits[:, :batch_size].T, own.T / own.T.sum(1, keepdim=True))
-        loss = 0.5 * (image_to_text + text_to_image)
+        loss = 0.5 * (image_to_text + text_to_image) + PRESENCE_WEIGHT * presence
 
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, steps, lr, warmup=steps // 20)
