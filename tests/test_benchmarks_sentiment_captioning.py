@@ -1,4 +1,4 @@
-"""The stored sentiment-captioning result (issue 6's bar) is what its own rows say, re-judged here.
+"""The stored sentiment-captioning result (its stated bar) is what its own rows say, re-judged here.
 
 Re-running the benchmark takes many minutes; re-checking what it stored takes seconds: the scenes come
 back from the recorded seed, every "names colour and shape" is recomputed from the caption, every verdict

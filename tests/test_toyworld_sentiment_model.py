@@ -15,7 +15,7 @@ from fuse_edu.toyworld.sentiment_model import (HEAD_FILE, RETRAIN_COMMAND, Senti
                                                build_toy_sentiment_model)
 from fuse_edu.toyworld.train_sentiment import TOY_CAPTIONS, toy_sentiment_captions
 
-BAR = 0.85  # issue 3: at least 85% on held-out general-English phrases
+BAR = 0.85  # the bar: at least 85% on held-out general-English phrases
 
 
 @pytest.fixture(scope="module")
