@@ -22,23 +22,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from fuse_edu.figures.inputs import as_finite_array
+
 __all__ = ["fit_error_bars", "slice_norm_heatmap", "subtoken_gradient_bars"]
 
 REPORT_KEYS = ("n_fit", "fit_error", "n_heldout", "heldout_error")
 FIT_COLOUR, HELDOUT_COLOUR = "#4c72b0", "#dd8452"
-
-
-def _as_array(values: object, name: str) -> np.ndarray:
-    """``values`` as a finite float64 NumPy array, or a ValueError naming ``name``."""
-    if hasattr(values, "detach"):  # a torch tensor, on any device
-        values = values.detach().cpu().double().numpy()
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numbers, got {type(values).__name__}: {error}") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return array
 
 
 def _bucket_key(K: object, name: str) -> int:
@@ -65,7 +54,7 @@ def slice_norm_heatmap(T: object, *, title: str | None = None) -> Figure:
     shares: dict[int, np.ndarray] = {}
     for key, tensor in buckets.items():
         K = _bucket_key(key, "T")
-        array = _as_array(tensor, f"T[{K}]")
+        array = as_finite_array(tensor, f"T[{K}]")
         if array.ndim != 3 or array.shape[2] != K:
             raise ValueError(f"T[{K}] must have shape (d_A, d_B, {K}), got {array.shape}")
         energy = np.square(array).sum(axis=(0, 1))  # (K,)
@@ -117,7 +106,7 @@ def subtoken_gradient_bars(words: Sequence[str], pieces: Sequence[Sequence[str]]
                              f"{len(pieces_)} and {len(norms_)}")
         arrays = []
         for word, word_pieces, word_norms in zip(words, pieces_, norms_):
-            values = _as_array(word_norms, f"{what}norms of {word!r}").reshape(-1)
+            values = as_finite_array(word_norms, f"{what}norms of {word!r}").reshape(-1)
             if len(word_pieces) == 0 or len(values) != len(word_pieces):
                 raise ValueError(f"{what}norms of {word!r} must give one value per piece ({len(word_pieces)} pieces), "
                                  f"got {len(values)}")

@@ -9,7 +9,7 @@
 Each function returns a ``matplotlib.figure.Figure`` built without pyplot (no global figure state, nothing
 shown, safe on a headless machine with the Agg backend); in a notebook, leave it as a cell's last value to
 display it. Inputs are lists, NumPy arrays or torch tensors (any device), and nothing here imports the rest
-of ``fuse_edu``.
+of ``fuse_edu`` beyond ``figures.inputs``.
 """
 
 from __future__ import annotations
@@ -20,24 +20,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from fuse_edu.figures.inputs import as_finite_array
+
 __all__ = ["circular_convolution_figure", "lateral_slice_figure"]
 
 MAX_DRAWN = 12  # more cells than this along one side of a grid no longer read as a diagram
 PAD_COLOUR, PAD_HATCH = "#d9d9d9", "///"
 FRAME_COLOUR = "#d62728"
-
-
-def _as_array(values: object, name: str) -> np.ndarray:
-    """``values`` as a finite float64 NumPy array, or a ValueError naming ``name``."""
-    if hasattr(values, "detach"):  # a torch tensor, on any device
-        values = values.detach().cpu().double().numpy()
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be numbers, got {type(values).__name__}: {error}") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return array
 
 
 def _cell(ax, x: float, y: float, colour, *, hatch: str | None = None, text: str = "", fontsize: float = 8,
@@ -111,7 +100,7 @@ def lateral_slice_figure(
             arrays.append(None)
             dims.append(None)
             continue
-        array = _as_array(given, f"{name} values")  # (k, d)
+        array = as_finite_array(given, f"{name} values")  # (k, d)
         if array.ndim != 2:
             raise ValueError(f"{name} values must be 2-D (one embedding row per piece), got shape {array.shape}")
         if array.shape[0] != len(these):
@@ -215,7 +204,7 @@ def circular_convolution_figure(a: object, b: object, k: int = 0) -> Figure:
 
 def _tube(values: object, name: str) -> np.ndarray:
     """A tube as a 1-D array: given 1-D, or as a 1 x 1 x n3 tensor."""
-    array = _as_array(values, name)
+    array = as_finite_array(values, name)
     if array.ndim == 3 and array.shape[:2] == (1, 1):
         array = array.reshape(-1)
     if array.ndim != 1:
