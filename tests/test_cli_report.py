@@ -52,6 +52,7 @@ def test_undeclared_parameter_is_refused_with_the_declared_list(scenes, capsys):
     ("SENTIMENT", "happy", "SENTIMENT 'happy' is not one of positive, negative"),
     ("PRESET", "huge", "unknown preset 'huge'"),
     ("DEVICE", "tpu", "DEVICE: "),
+    ("N_SCENES", 3, "N_SCENES only applies when IMAGES is empty"),
 ])
 def test_values_the_template_would_refuse_are_refused_by_the_command(name, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -31,6 +31,9 @@ def check_values(parameters: dict[str, object], declared: dict[str, object]) -> 
     from fuse_edu.models import DEFAULT_PRESET, preset_spec
 
     given = {**declared, **parameters}
+    if "N_SCENES" in parameters:
+        raise ValueError("N_SCENES only applies when IMAGES is empty (papermill directly); "
+                         "fuse-edu report captions the IMAGES folder it is given")
     if given.get("DEVICE") is not None:
         try:
             pick_device(given["DEVICE"])

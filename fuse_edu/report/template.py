@@ -6,7 +6,8 @@ curves, metrics against the toy world's truth when the folder has a ``captions.c
 one HTML file that opens offline (``notebook``).
 
 Parameters are the template's ``parameters`` cell (IMAGES, PRESET, METHOD, STRATEGY, STEPS, BUDGET, SEED,
-SENTIMENT, VOCABULARY, ADAPTER, DEVICE). A name the template does not declare is refused with the declared
+SENTIMENT, VOCABULARY, ADAPTER, DEVICE, and N_SCENES: how many toy scenes to render when IMAGES is empty).
+A name the template does not declare is refused with the declared
 list, and a value is read as the type of its default (``STEPS 20`` is an int). Papermill directly, without ``fuse-edu report``::
 
     papermill notebooks/report.ipynb out/report.ipynb -p IMAGES "$PWD/scenes" -p STEPS 20 \\
