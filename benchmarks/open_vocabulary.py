@@ -2,8 +2,8 @@
 
 Held-out toy scenes (single-object and two-object) are captioned by GCG, AutoDAN, PEZ and random search in
 both vocabulary modes (``open``: the LM's whole printable vocabulary; ``lexicon``: the toy caption lexicon),
-at budgets of exact evaluations from 65 to 1025, with the package's caption settings otherwise (patience
-off, so the budget is what stops a run). A scene is read when the caption names every object's colour and
+at budgets of exact evaluations from 65 to 513 (the default), with the package's caption settings otherwise
+(patience off, so the budget is what stops a run). A scene is read when the caption names every object's colour and
 shape (``fuse_edu.metrics.object_accuracy``). Reported per method and budget: that accuracy and the mean
 CLIP loss of the captions, with bootstrap 95% intervals over scenes; the same against wall-clock seconds;
 and GCG in the open vocabulary with FUSE, random and no adapters (``--adapter``), the ablation.
@@ -14,11 +14,12 @@ fits). AutoDAN sizes its steps from the budget, so it runs once per budget. Rand
 the largest budget, so it can be read at GCG's wall time as well as at GCG's evaluations.
 
 Protocol: settings are chosen with ``--dev`` (DEV_SEED scenes) and frozen in ``SETTINGS``; ``--write`` runs
-the held-out scenes once and writes ``results/open_vocabulary.{json,md}``. Use ``--threads 1`` for
-timings that compare methods (methods are timed one after another on the same thread).
+the held-out scenes once and writes ``results/open_vocabulary.{json,md}``. Timings compare methods
+fairly because every run is one process on one thread; ``--jobs`` says how many run at once (no more
+than the idle cores, or they would time each other's contention).
 
     python benchmarks/open_vocabulary.py --dev --single 12 --double 6
-    python benchmarks/open_vocabulary.py --write
+    python benchmarks/open_vocabulary.py --write --jobs 2
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -41,7 +43,7 @@ from fuse_edu.toyworld import caption, render_scene, sample_scenes
 HELDOUT_SEEDS = {"single": 20_261_202, "double": 20_261_203}  # scenes no model, notebook or benchmark uses
 DEV_SEEDS = {"single": 4_242, "double": 4_243}
 SCENES = {"single": 50, "double": 30}
-BUDGETS = (65, 129, 257, 513, 1025)  # the initial prompt and 1, 2, 4, 8, 16 steps of 64 candidates
+BUDGETS = (65, 129, 257, 513)  # the initial prompt and 1, 2, 4, 8 steps of 64 candidates
 DEFAULT_BUDGET = 513      # the budget of the claim and of the ablation
 METHODS = ("gcg", "autodan", "pez", "random")
 MODES = ("open", "lexicon")
@@ -149,29 +151,41 @@ def scenes_and_images(which: str, seeds: dict, counts: dict):
     return scenes, [render_scene(s) for s in scenes]
 
 
+def run_job(job: tuple) -> tuple[tuple, dict]:
+    """One (scene set, vocabulary, method, adapter) run over its scenes, in a worker process of one thread."""
+    which, mode, method, adapter, dev, counts, budgets = job
+    torch.set_num_threads(1)
+    scenes, images = scenes_and_images(which, DEV_SEEDS if dev else HELDOUT_SEEDS, counts)
+    return job, run_method(load_preset("toy"), method, mode, scenes, images, budgets, adapter=adapter)
+
+
 def run_all(args) -> dict:
-    preset = load_preset("toy")
+    """Every run the report needs, ``args.jobs`` at a time (each job one thread, so timings stay comparable)."""
     seeds = DEV_SEEDS if args.dev else HELDOUT_SEEDS
     counts = {"single": args.single, "double": args.double}
+    jobs = [(which, mode, method, "fuse", args.dev, counts, tuple(args.budgets))
+            for which in ("single", "double") if counts[which] for mode in args.modes for method in args.methods]
+    if args.ablation and counts["single"]:
+        jobs += [("single", "open", "gcg", adapter, args.dev, counts, tuple(args.budgets))
+                 for adapter in ADAPTERS if adapter != "fuse"
+                 or not ("gcg" in args.methods and "open" in args.modes)]  # "fuse" is the open/gcg run
     results: dict = {"sets": {}, "ablation": {}}
-    total = sum(counts[w] for w in counts if counts[w]) * len(args.methods) * len(args.modes) + \
-        counts["single"] * (len(ADAPTERS) - ("gcg" in args.methods and "open" in args.modes)) * args.ablation
-    with tqdm(total=total, desc="scenes x runs", file=sys.stderr) as bar:
-        for which in ("single", "double"):
-            if not counts[which]:
-                continue
-            scenes, images = scenes_and_images(which, seeds, counts)
-            truths = [caption(s) for s in scenes]
-            per_set = results["sets"][which] = {"truths": truths, "runs": {}}
-            for mode in args.modes:
-                for method in args.methods:
-                    per_set["runs"][f"{mode}/{method}"] = run_method(preset, method, mode, scenes, images,
-                                                                     args.budgets, bar=bar)
-            if which == "single" and args.ablation:
-                for adapter in ADAPTERS:  # "fuse" is the open/gcg run above when it ran
-                    shared = per_set["runs"].get("open/gcg") if adapter == "fuse" else None
-                    results["ablation"][adapter] = shared or run_method(preset, "gcg", "open", scenes, images,
-                                                                        args.budgets, adapter=adapter, bar=bar)
+    for which in ("single", "double"):
+        if counts[which]:
+            results["sets"][which] = {"truths": [caption(s) for s in scenes_and_images(which, seeds, counts)[0]],
+                                      "runs": {}}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, \
+            tqdm(total=len(jobs), desc="runs (set x vocabulary x method)", file=sys.stderr) as bar:
+        for job, run in pool.map(run_job, jobs):
+            which, mode, method, adapter = job[:4]
+            if adapter == "fuse":
+                results["sets"][which]["runs"][f"{mode}/{method}"] = run
+            else:
+                results["ablation"][adapter] = run
+            bar.update(1)
+    if args.ablation and counts["single"] and "fuse" not in results["ablation"]:
+        results["ablation"]["fuse"] = results["sets"]["single"]["runs"]["open/gcg"]
+    results["ablation"] = {a: results["ablation"][a] for a in ADAPTERS if a in results["ablation"]}
     return results
 
 
@@ -224,28 +238,29 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS))
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one process and one thread each")
     parser.add_argument("--no-ablation", dest="ablation", action="store_false", help="skip the adapter ablation")
     args = parser.parse_args(argv)
     if args.dev == args.write:
         parser.error("give exactly one of --dev (choose settings) and --write (the held-out run, once)")
     args.single = SCENES["single"] if args.single is None else args.single
     args.double = SCENES["double"] if args.double is None else args.double
-    torch.set_num_threads(args.threads)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     start = time.perf_counter()
     results = run_all(args)
     summ = summarise(results, args.budgets)
     wall = time.perf_counter() - start
     command = "python benchmarks/open_vocabulary.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (f"# Open-vocabulary captioning ({'dev' if args.dev else 'held-out'} scenes)\n\n"
-              f"`{command}`: {wall / 60:.1f} min on {args.threads} thread(s), {platform.platform()}.")
+              f"`{command}`: {wall / 60:.1f} min, {args.jobs} run(s) at a time, one thread each, {platform.platform()}.")
     text = markdown(summ, args.budgets, header)
     print(text)
     if args.write:
         RESULTS.mkdir(exist_ok=True)
         record = {"command": command, "seeds": HELDOUT_SEEDS, "dev_seeds": DEV_SEEDS, "settings": SETTINGS,
                   "budgets": args.budgets, "default_budget": DEFAULT_BUDGET, "seconds_grid": SECONDS,
-                  "threads": args.threads, "wall_s": round(wall, 1), "summary": summ,
+                  "jobs": args.jobs, "wall_s": round(wall, 1), "summary": summ,
                   "runs": {w: {"truths": r["truths"], "runs": {n: {str(k): v for k, v in run.items()}
                                                              for n, run in r["runs"].items()}}
                            for w, r in results["sets"].items()},
