@@ -224,6 +224,12 @@ def test_unwritable_out_fails_before_any_model_loads(capsys, scenes, tmp_path, m
     (["{scene}", "--label", "clip=red"], "a label for clip, which preset 'toy' has no classifier role for"),
     (["{scene}", "--label", "sentiment"], r"argument --label: expected NAME=VALUE"),
     (["{missing}", "{scene}"], "image path .*nope.png does not exist"),
+    (["{scene}", "--vocabulary", "huge"], "invalid choice: 'huge'.*open.*lexicon"),
+    (["{scene}", "--adapter", "learned"], "invalid choice: 'learned'.*fuse.*none.*random"),
+    (["{scene}", "--vocabulary", "lexicon", "--topk", "64"],
+     "GCG with topk 64 needs at least 65 allowed tokens .* but this vocabulary allows \\d+"),
+    (["{scene}", "--vocabulary", "lexicon", "--method", "autodan", "--candidates", "60"],
+     "AutoDAN tries .* = 60 tokens per slot, but this vocabulary allows \\d+"),
 ])
 def test_bad_input_is_a_message_and_exit_status_2(capsys, scenes, tmp_path, argv, message):
     (tmp_path / "garbage.png").write_bytes(b"not a png")
