@@ -1,9 +1,13 @@
-"""Helpers several test files share: the toy-weights skip mark, a command-line runner, and ``ToyObjective``,
-a few lines of tensor algebra with the Objective's interface whose right answers can be worked out by hand."""
+"""Helpers several test files share: the toy-weights skip mark, a command-line runner, a benchmark loader, and
+``ToyObjective``, a few lines of tensor algebra with the Objective's interface whose right answers can be worked
+out by hand."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +17,25 @@ from fuse_edu.models.presets import TOY_WEIGHTS
 TOY_MISSING = [str(p) for p in (TOY_WEIGHTS / "toy-lm", TOY_WEIGHTS / "toy-clip") if not p.exists()]
 needs_toy = pytest.mark.skipif(bool(TOY_MISSING), reason=f"toy weights not built: {TOY_MISSING}; "
                                                           "python -m fuse_edu.toyworld.train builds them")
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py`` as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stored_result(name: str) -> dict:
+    """``benchmarks/results/NAME.json``, or a skip that says which command writes it."""
+    path = BENCHMARKS / "results" / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"{path} not written yet: python benchmarks/{name}.py --write")
+    return json.loads(path.read_text())
 
 
 def run_cli(capsys, *argv, quoting_a_traceback: bool = False) -> tuple[int, str, str]:

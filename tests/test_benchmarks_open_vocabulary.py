@@ -7,31 +7,18 @@ budget, and the summary (accuracies, intervals, CLIP losses, the time curves) is
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from fuse_edu.metrics import objects_named
 from fuse_edu.toyworld import caption, sample_scenes
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "benchmarks" / "results" / "open_vocabulary.json"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("open_vocabulary", ROOT / "benchmarks" / "open_vocabulary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support import load_benchmark, stored_result
 
 
 @pytest.fixture(scope="module")
 def stored():
-    if not RESULT.exists():
-        pytest.skip(f"{RESULT} not written yet: python benchmarks/open_vocabulary.py --write")
-    return json.loads(RESULT.read_text())
+    return stored_result("open_vocabulary")
 
 
 def as_runs(raw: dict) -> dict:
@@ -40,7 +27,7 @@ def as_runs(raw: dict) -> dict:
 
 
 def test_held_out_seeds_are_not_the_dev_seeds_and_settings_are_the_frozen_ones(stored):
-    bench = load_benchmark()
+    bench = load_benchmark("open_vocabulary")
     assert stored["seeds"] == bench.HELDOUT_SEEDS and stored["dev_seeds"] == bench.DEV_SEEDS
     assert not set(stored["seeds"].values()) & set(stored["dev_seeds"].values())
     assert stored["settings"] == bench.SETTINGS and stored["default_budget"] == bench.DEFAULT_BUDGET
@@ -61,7 +48,7 @@ def test_every_stored_caption_belongs_to_its_scene_and_verdict(stored):
 
 
 def test_summary_is_recomputed_from_the_rows(stored):
-    bench = load_benchmark()
+    bench = load_benchmark("open_vocabulary")
     results = {"sets": {w: {"truths": s["truths"], "runs": {n: as_runs(r) for n, r in s["runs"].items()}}
                         for w, s in stored["runs"].items()},
                "ablation": {a: as_runs(r) for a, r in stored["ablation_runs"].items()}}

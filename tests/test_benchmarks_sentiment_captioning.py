@@ -7,35 +7,20 @@ is asked of the toy classifier again, and the summary is recomputed from the row
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
 
 from fuse_edu.metrics import attribute_accuracy
 from fuse_edu.toyworld import SENTIMENTS, caption, sample_scenes
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "benchmarks" / "results" / "sentiment_captioning.json"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("sentiment_captioning", ROOT / "benchmarks" / "sentiment_captioning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support import load_benchmark, stored_result
 
 
 @pytest.fixture(scope="module")
 def stored():
-    if not RESULT.exists():
-        pytest.skip(f"{RESULT} not written yet: python benchmarks/sentiment_captioning.py --write")
-    return json.loads(RESULT.read_text())
+    return stored_result("sentiment_captioning")
 
 
 def test_stored_rows_match_the_recorded_scenes_and_settings(stored):
-    bench = load_benchmark()
+    bench = load_benchmark("sentiment_captioning")
     assert stored["heldout_seed"] != stored["dev_seed"]                # chosen on one seed, reported on another
     assert stored["settings"] == bench.CHOSEN and stored["heldout_seed"] == bench.HELDOUT_SEED
     scenes = sample_scenes(stored["n_scenes"], stored["heldout_seed"], objects=1)
@@ -48,7 +33,7 @@ def test_stored_rows_match_the_recorded_scenes_and_settings(stored):
 
 
 def test_stored_summary_is_recomputed_from_the_rows(stored):
-    bench = load_benchmark()
+    bench = load_benchmark("sentiment_captioning")
     assert bench.summarise(stored["rows"]) == stored["summary"]
 
 
