@@ -13,9 +13,9 @@ $(READY): pyproject.toml scripts/setup.sh
 demo: $(READY)
 	$(VENV)/bin/fuse-edu demo --out $(OUT)
 
-## test: every test, notebooks included (nbval), on two workers (a notebook stays on one)
+## test: every test, notebooks included (nbval)
 test: $(READY)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
+	$(VENV)/bin/python -m pytest
 
 ## lab: open the notebooks in JupyterLab (installs it on first use)
 lab: $(READY)
