@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 
 from fuse_edu.toyworld.captions import caption, candidate_captions
+from fuse_edu.toyworld.evaluate import _phrase_color_shape
 from fuse_edu.toyworld.scenes import sample_scenes
 from fuse_edu.toyworld.train_clip import length_buckets, two_object_texts
 
 
 def object_set(text: str) -> set[tuple[str, str]]:
     """{(colour, shape)} of a canonical two-object caption, order and size ignored."""
-    return {tuple(phrase.split()[-2:]) for phrase in text.split(" and ")}
+    return set(_phrase_color_shape(text))
 
 
 def test_two_object_negatives_are_captions_of_other_scenes():

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ from transformers import CLIPConfig, CLIPModel
 from fuse_edu.batching import pad_right
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
-from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption, with_article
+from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption
 from fuse_edu.toyworld.evaluate import IMAGE_SIZE, images_to_pixels
 from fuse_edu.toyworld.scenes import COLORS, SHAPES, Scene, render_scene, sample_scenes
 from fuse_edu.toyworld.token_init import freeze_token_table, init_token_table
@@ -108,13 +109,6 @@ def build_pool(pool_size: int, seed: int) -> tuple[list[Scene], np.ndarray, list
     return scenes, images, canonical, texts
 
 
-def _pair_caption(a: tuple[str, str, str], b: tuple[str, str, str]) -> str | None:
-    """Canonical caption of two (size, colour, shape) objects, or None for a pair no scene holds."""
-    if (a[1], a[2]) == (b[1], b[2]):
-        return None
-    return " and ".join(with_article(" ".join(o)) for o in (a, b))
-
-
 COMBO_INDEX = {(c, sh): k for k, (c, sh) in enumerate((c, sh) for c in COLORS for sh in SHAPES)}  # 80 pairs
 
 
@@ -123,16 +117,16 @@ def two_object_texts(scene: Scene, rng: random.Random) -> list[str]:
     one object *is*, never only in order. The two shapes swapped between the objects (when that is another
     scene), and one object, picked at random, with another shape. The caption itself comes along so the
     image meets its negatives beside its right answer, whichever text the step drew for it."""
-    a, b = ((o.size, o.color, o.shape) for o in scene.objects)
-    wanted = []
+    a, b = scene.objects
+    pairs = []
     # with one colour, or one shape, swapping shapes only reverses the order: the same scene
-    if a[1] != b[1] and a[2] != b[2]:
-        wanted.append(_pair_caption((a[0], a[1], b[2]), (b[0], b[1], a[2])))
+    if a.color != b.color and a.shape != b.shape:
+        pairs.append((replace(a, shape=b.shape), replace(b, shape=a.shape)))
     first = rng.random() < 0.5
     obj, other = (a, b) if first else (b, a)
-    new = (obj[0], obj[1], rng.choice([s for s in SHAPES if s != obj[2] and (obj[1], s) != (other[1], other[2])]))
-    wanted.append(_pair_caption(new, b) if first else _pair_caption(a, new))
-    return [caption(scene)] + [t for t in wanted if t is not None]
+    new = replace(obj, shape=rng.choice([s for s in SHAPES if s != obj.shape and (obj.color, s) != (other.color, other.shape)]))
+    pairs.append((new, b) if first else (a, new))
+    return [caption(scene)] + [caption(replace(scene, objects=pair)) for pair in pairs]
 
 
 def _lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
