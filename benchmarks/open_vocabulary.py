@@ -145,9 +145,12 @@ def time_summary(per_scene: list[list[dict | None]]) -> list[dict]:
     return out
 
 
+def scenes_of(which: str, seeds: dict, counts: dict):
+    return sample_scenes(counts[which], seeds[which], objects=1 if which == "single" else 2)
+
+
 def scenes_and_images(which: str, seeds: dict, counts: dict):
-    objects = 1 if which == "single" else 2
-    scenes = sample_scenes(counts[which], seeds[which], objects=objects)
+    scenes = scenes_of(which, seeds, counts)
     return scenes, [render_scene(s) for s in scenes]
 
 
@@ -172,8 +175,7 @@ def run_all(args) -> dict:
     results: dict = {"sets": {}, "ablation": {}}
     for which in ("single", "double"):
         if counts[which]:
-            results["sets"][which] = {"truths": [caption(s) for s in scenes_and_images(which, seeds, counts)[0]],
-                                      "runs": {}}
+            results["sets"][which] = {"truths": [caption(s) for s in scenes_of(which, seeds, counts)], "runs": {}}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, \
             tqdm(total=len(jobs), desc="runs (set x vocabulary x method)", file=sys.stderr) as bar:
         for job, run in pool.map(run_job, jobs):
