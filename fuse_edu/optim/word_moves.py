@@ -18,6 +18,7 @@ GCG guess this only ranks candidates, which are then scored exactly.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -37,19 +38,28 @@ class WordTable:
     def of(cls, tokenizer, words: list[str], size: int | None = None,
            device: torch.device | str = "cpu") -> "WordTable":
         """Each word as it is tokenized mid-sentence (" turquoise" -> " tur", "qu", "oise"). A token starts
-        a word when its text begins with whitespace; the prompt's first token always does."""
+        a word when its text begins with whitespace; the prompt's first token always does.
+
+        Built once per (tokenizer, words, size, device) and then shared, since a table is never written to:
+        tokenizing a 48,000-word list takes about a second, which every optimiser run (one per image) would
+        otherwise pay again."""
         if not words:
             raise ValueError("WordTable needs at least one word")
-        rows = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
-        if any(not r for r in rows):
-            raise ValueError(f"words that give no tokens: {[w for w, r in zip(words, rows) if not r][:5]}")
-        ids = pad_right(rows, pad_id=0)["input_ids"]                                   # (W, K), set-up, CPU
-        size = size or len(tokenizer)
-        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        starts = torch.zeros(size, dtype=torch.bool)
-        # byte-level BPE marks a leading space with "Ġ", SentencePiece with "▁"; decode as a fallback
-        starts[:len(pieces)] = torch.tensor([p is not None and p[:1] in ("Ġ", "▁", " ") for p in pieces])
-        return cls(ids.to(device), torch.tensor(list(map(len, rows)), device=device), starts.to(device))
+        return _word_table(cls, tokenizer, tuple(words), size, str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=8)
+def _word_table(cls, tokenizer, words: tuple[str, ...], size: int | None, device: str) -> WordTable:
+    rows = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+    if any(not r for r in rows):
+        raise ValueError(f"words that give no tokens: {[w for w, r in zip(words, rows) if not r][:5]}")
+    ids = pad_right(rows, pad_id=0)["input_ids"]                                   # (W, K), set-up, CPU
+    size = size or len(tokenizer)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    starts = torch.zeros(size, dtype=torch.bool)
+    # byte-level BPE marks a leading space with "Ġ", SentencePiece with "▁"; decode as a fallback
+    starts[:len(pieces)] = torch.tensor([p is not None and p[:1] in ("Ġ", "▁", " ") for p in pieces])
+    return cls(ids.to(device), torch.tensor(list(map(len, rows)), device=device), starts.to(device))
 
 
 def word_starts(current: torch.Tensor, length: torch.Tensor, starts_word: torch.Tensor
