@@ -194,7 +194,7 @@ def test_unwritable_out_fails_before_any_model_loads(capsys, scenes, tmp_path, m
     existing = tmp_path / "old.csv"
     existing.write_text("precious\n")
     monkeypatch.setattr(fuse_edu.cli.caption, "Captioner", lambda *a, **k: (_ for _ in ()).throw(OSError("no model")))
-    code, _, err = run(capsys, scenes, "--no-progress", "--out", existing)
+    code, _, err = run(capsys, scenes, "--no-progress", "--out", existing, "--overwrite")
     assert code == 1 and existing.read_text() == "precious\n"  # the check touched nothing
 
 

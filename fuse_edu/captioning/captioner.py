@@ -2,11 +2,14 @@
 
 The prompt lives in the primary LM's tokens; every other role of the objective (CLIP, a classifier steered
 toward a label) scores it through a FUSE adapter. The preset's models and adapters are loaded once and
-shared by every image (``Captioner``); each image gets its own objective and one optimiser run.
+shared by every image (``Captioner``); each image gets its own objective and one optimiser run. Only the
+roles the task uses are loaded: a classifier nobody steers toward a label is never read, so a broken or
+missing one cannot stop plain captioning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from PIL import Image
 from fuse_edu.captioning.images import open_image
 from fuse_edu.captioning.settings import CaptionSettings
 from fuse_edu.captioning.vocabulary import allowed_tokens, swap_words
-from fuse_edu.models import DEFAULT_PRESET, Preset, load_preset, preset_spec
+from fuse_edu.models import DEFAULT_PRESET, DualEncoder, Preset, PresetSpec, load_preset, preset_spec
 from fuse_edu.objective import ablated_adapters, build_objective, objective_roles
 from fuse_edu.optim import RunResult, method
 
@@ -36,6 +39,14 @@ def check_prompt_fits(preset: Preset, roles: list[str], prompt_length: int, pref
                              f"use --prompt-length {max(1, limit - prefix_tokens - 2)} or less")
 
 
+def roles_to_load(spec: PresetSpec, labels) -> PresetSpec:
+    """``spec`` with only the roles a captioning objective with these labels reads: the primary, every image
+    role, and each labelled role."""
+    keep = {role: source for role, source in spec.models.items()
+            if role == spec.primary or issubclass(source.kind, DualEncoder) or role in labels}
+    return dataclasses.replace(spec, models=keep)
+
+
 class Captioner:
     """A preset's models and FUSE adapters, loaded once; ``caption(image)`` runs one optimisation.
 
@@ -49,7 +60,8 @@ class Captioner:
         spec = preset.spec if isinstance(preset, Preset) else preset_spec(preset)
         self.settings.check(spec)
         self.optimiser_class = method(self.settings.method)
-        self.preset = preset if isinstance(preset, Preset) else load_preset(spec, device=device)
+        self.preset = preset if isinstance(preset, Preset) else load_preset(
+            roles_to_load(spec, self.settings.labels), device=device)
         self.progress = progress
         labels = self.settings.labels
         for role, label in labels.items():
@@ -59,7 +71,8 @@ class Captioner:
         self.vocabulary = self.settings.vocabulary_for(spec)
         self.allowed = allowed_tokens(self.preset, self.vocabulary, labels)                  # (V,)
         self.words = swap_words(self.preset, self.vocabulary, self.allowed, labels)
-        self.weights = self.settings.objective_weights(spec)
+        self.weights = {role: weight for role, weight in self.settings.objective_weights(spec).items()
+                        if role in self.preset.models}  # a weight of a role left unloaded weighs nothing
         self.initial = None  # the LM's greedy start, computed by the first run: it does not depend on the image
         self.adapters = ablated_adapters(self.preset, self.roles[1:], self.settings.adapter, seed=self.settings.seed)
         # a vocabulary too small for one step of this method is a ValueError here, not a crash mid-run

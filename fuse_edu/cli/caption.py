@@ -3,7 +3,10 @@
 Every argument, every path and ``--out`` is checked before a model loads. A folder run is robust: a file
 that is not an image by its name (notes.txt) is skipped with a warning; an image that cannot be read gets a
 row whose ``error`` column says why, and the others go on. Rows reach ``--out`` one by one as they finish,
-so an interrupted run keeps them.
+so an interrupted run keeps them. An existing ``--out`` is refused (left untouched) unless ``--resume``
+(keep its rows, caption only the images not in it) or ``--overwrite``; an ``--out`` that is an input (a
+scene folder's ``captions.csv``) is refused always. A full disk ends the run saying how many rows the file
+holds.
 
 Exit status: 0 every image captioned; 1 a model, adapter or method could not be loaded or failed while
 running; 2 bad arguments or input (paths, numbers, an absent device, an unwritable ``--out``, no readable
@@ -16,10 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fuse_edu.captioning import (ADAPTERS, IMAGE_SUFFIXES, VOCABULARIES, CaptionSettings, Captioner, NoRows,
-                                 RowWriter, caption_files, check_writable, scan_images)
-from fuse_edu.cli.common import (EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED, fail,
-                                 int_at_least, name_value, non_negative_float, print_line, warn)
+from fuse_edu.captioning import (ADAPTERS, IMAGE_SUFFIXES, VOCABULARIES, CaptionSettings, Captioner, ImageScan,
+                                 NoRows, RowsNotWritten, RowWriter, caption_files, check_not_an_input,
+                                 check_writable, rows_to_keep, scan_images)
+from fuse_edu.cli.common import (EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED, fail, int_at_least,
+                                 name_value, non_negative_float, print_line, seed, warn)
 from fuse_edu.models import DEFAULT_PRESET, PRESETS, preset_spec
 from fuse_edu.optim import METHODS, STRATEGIES
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
@@ -32,6 +36,7 @@ EXAMPLES = """examples:
   fuse-edu toyworld render --n 4 --out scenes/        # a few toy scenes to caption
   fuse-edu caption scenes/                            # every image in a folder, toy preset, GCG
   fuse-edu caption scenes/ --sentiment positive --sentiment-weight 2 --out happy.csv
+  fuse-edu caption scenes/ --out happy.csv --resume  # after an interruption: only the images not in it yet
   fuse-edu caption scenes/scene_0000.png --method random --budget 2000 --out random.csv
   fuse-edu caption photo.jpg --preset paper --device cuda --prompt-length 8 --prefix "A photo of" --out c.json
 
@@ -86,7 +91,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
                    help="steer a classifier role of the preset toward a label, repeatable")
     p.add_argument("--weight", type=name_value(float), action="append", default=[], metavar="ROLE=VALUE",
                    help=f"objective weight of a role, repeatable (default: the preset's, {weights})")
-    p.add_argument("--seed", type=int_at_least(0), default=d.seed, help=f"random seed (default: {d.seed})")
+    p.add_argument("--seed", type=seed, default=d.seed, help=f"random seed (default: {d.seed})")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="auto (CUDA if present, else CPU), cpu, cuda, mps (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -101,7 +106,24 @@ def add_caption_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders of images")
     add_settings_arguments(p)
     p.add_argument("--out", default=None, help="write rows to FILE.csv or FILE.json (default: print only)")
+    add_existing_out_arguments(p, "--out")
     p.set_defaults(run=run_caption)
+
+
+def add_existing_out_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    """``--resume`` and ``--overwrite``: what to do with rows an earlier run left (without either, refuse)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true",
+                       help=f"{out} exists: keep its rows and caption only the images not in it yet")
+    group.add_argument("--overwrite", action="store_true", help=f"{out} exists: replace it")
+
+
+def warn_passed_over(command: str, scan: ImageScan) -> None:
+    """One warning line per file of a named folder that is not captioned: not an image, or a broken link."""
+    for path in scan.skipped:
+        warn(command, f"skipping {path}: not an image ({' '.join(IMAGE_SUFFIXES)})")
+    for path, reason in scan.broken.items():
+        warn(command, f"skipping {path}: {reason}")
 
 
 def settings_from(args: argparse.Namespace) -> CaptionSettings:
@@ -140,15 +162,25 @@ def run_caption(args: argparse.Namespace) -> int:
         return fail(COMMAND, str(error), EXIT_RUN_FAILED)
     except (RuntimeError, ValueError) as error:
         return fail(COMMAND, str(error))
-    for path in scan.skipped:
-        warn(COMMAND, f"skipping {path}: not an image ({' '.join(IMAGE_SUFFIXES)})")
+    warn_passed_over(COMMAND, scan)
     if not scan.readable:
         return fail(COMMAND, "no readable image: " + "; ".join(scan.unreadable.values()))
+    files, kept = scan.files, []
     if out is not None:
         try:
+            check_not_an_input(out, args.paths)
+            kept = rows_to_keep(out, args.resume, args.overwrite)
             check_writable(out)
+        except ValueError as error:
+            return fail(COMMAND, str(error))
         except OSError as error:
             return fail(COMMAND, f"cannot write --out {args.out}: {error}")
+        done_files = {row.get("file") for row in kept}
+        files = [path for path in files if str(path) not in done_files]
+        if kept:
+            print_line(f"fuse-edu caption: {args.out} keeps {len(kept)} rows; {len(files)} images to go")
+        if not files:
+            return 0
     # --- models, then the work, each row written as soon as it is done
     try:
         captioner = Captioner(args.preset, settings, device=device, progress=not args.no_progress)
@@ -157,7 +189,13 @@ def run_caption(args: argparse.Namespace) -> int:
     except (OSError, NotImplementedError, RuntimeError) as error:  # checkpoints, adapters, a missing method
         return fail(COMMAND, f"{type(error).__name__}: {error}", EXIT_RUN_FAILED)
     done: list[dict] = []
-    with RowWriter(out, captioner.columns) if out is not None else NoRows() as writer:
+    try:
+        writer = RowWriter(out, captioner.columns, resume=args.resume) if out is not None else NoRows()
+    except ValueError as error:  # resuming a file of other columns
+        return fail(COMMAND, str(error))
+    except RowsNotWritten as error:
+        return fail(COMMAND, str(error), EXIT_RUN_FAILED)
+    with writer:
         def on_row(row: dict) -> None:
             writer.write(row)
             done.append(row)
@@ -166,10 +204,12 @@ def run_caption(args: argparse.Namespace) -> int:
             else:
                 print_line(f"{row['file']}\t{row['caption']}\t(loss {row['loss']:.4f}, {row['seconds']:.1f} s)")
         try:
-            caption_files(scan.files, captioner, progress=not args.no_progress, on_row=on_row)
+            caption_files(files, captioner, progress=not args.no_progress, on_row=on_row)
         except KeyboardInterrupt:
-            kept = f"; {args.out} keeps the {len(done)} finished rows" if out is not None else ""
-            return fail(COMMAND, f"interrupted after {len(done)} of {len(scan.files)} images{kept}", EXIT_INTERRUPTED)
+            keeps = f"; {args.out} keeps the {len(done)} finished rows" if out is not None else ""
+            return fail(COMMAND, f"interrupted after {len(done)} of {len(files)} images{keeps}", EXIT_INTERRUPTED)
+        except RowsNotWritten as error:  # a full disk: the file holds every row before this one, none torn
+            return fail(COMMAND, str(error), EXIT_RUN_FAILED)
         except ValueError as error:  # a setting the method or objective refuses
             return fail(COMMAND, str(error))
         except (OSError, NotImplementedError, RuntimeError) as error:
@@ -177,5 +217,6 @@ def run_caption(args: argparse.Namespace) -> int:
     failed = sum(1 for row in done if row["error"])
     if out is not None:
         errors = f" ({failed} with an error)" if failed else ""
-        print(f"fuse-edu caption: wrote {len(done)} rows to {args.out}{errors}")
+        keeps = f", after the {len(kept)} it kept" if kept else ""
+        print(f"fuse-edu caption: wrote {len(done)} rows to {args.out}{keeps}{errors}")
     return EXIT_SOME_FAILED if failed else 0

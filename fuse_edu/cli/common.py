@@ -37,6 +37,25 @@ def int_at_least(minimum: int):
     return parse
 
 
+def int_in_range(minimum: int, maximum: int, what: str = "an integer"):
+    """An argparse type: an integer from ``minimum`` to ``maximum``, else one line naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} from {minimum} to {maximum}, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be {what} from {minimum} to {maximum}, got {value}")
+        return value
+    parse.__name__ = f"integer in [{minimum}, {maximum}]"
+    return parse
+
+
+# NumPy's legacy global seed is 32 bits wide, the narrowest of the generators a run seeds
+SEED_MAX = 2**32 - 1
+seed = int_in_range(0, SEED_MAX, "a seed")
+
+
 def non_negative_float(text: str) -> float:
     """An argparse type: a finite number >= 0 (nan and inf refused)."""
     try:

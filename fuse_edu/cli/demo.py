@@ -5,8 +5,10 @@ the default ``CaptionSettings`` on the default preset, and compared with their t
 those images are captioned (folders as in ``fuse-edu caption``). Either way ``OUT/captions.csv`` gets one
 row per image as it finishes, and ``OUT/summary.md`` (also printed) gives the captions, their attribute
 accuracy when the truth is known, the mean CLIPScore, what each steered classifier reads, the mean seconds
-per image and the whole run's wall time. ``--notebook NB`` instead runs a walk-through notebook through
-papermill into HTML.
+per image and the whole run's wall time; file names and captions in its table are escaped (``|``, line
+breaks, HTML). An existing ``OUT/captions.csv`` is refused unless ``--resume`` (keep its rows, caption the
+rest; the summary covers both) or ``--overwrite``. ``--notebook NB`` instead runs a walk-through notebook
+through papermill into HTML.
 
 Exit status as ``fuse-edu caption``: 0 done, 1 a model failed to load or run, 2 bad input, 3 some images
 could not be read, 130 interrupted.
@@ -15,13 +17,16 @@ could not be read, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import html
+import re
 import time
 from pathlib import Path
 
-from fuse_edu.captioning import CaptionSettings, Captioner, RowWriter, caption_files, check_writable, scan_images
-from fuse_edu.cli.caption import SENTIMENT, SENTIMENT_LABELS, add_ablation_arguments
-from fuse_edu.cli.common import (EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED, fail,
-                                 int_at_least, warn)
+from fuse_edu.captioning import (CaptionSettings, Captioner, RowsNotWritten, RowWriter, caption_files,
+                                 check_not_an_input, check_writable, rows_to_keep, scan_images)
+from fuse_edu.cli.caption import (SENTIMENT, SENTIMENT_LABELS, add_ablation_arguments, add_existing_out_arguments,
+                                  warn_passed_over)
+from fuse_edu.cli.common import EXIT_INTERRUPTED, EXIT_RUN_FAILED, EXIT_SOME_FAILED, fail, int_at_least, seed
 from fuse_edu.models import DEFAULT_PRESET, preset_spec
 from fuse_edu.report import notebook as notebook_runner
 from fuse_edu.runtime import DEVICE_CHOICES, pick_device
@@ -47,13 +52,14 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out", help="output folder, created if missing (default: out)")
     p.add_argument("--n", type=int_at_least(1), default=DEFAULT_SCENES,
                    help=f"toy scenes to render when no PATH is given (default: {DEFAULT_SCENES})")
-    p.add_argument("--seed", type=int_at_least(0), default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed for the scenes and the optimiser (default: 0)")
     p.add_argument("--steps", type=int_at_least(0), default=d.steps,
                    help=f"optimiser steps per image (default: {d.steps})")
     p.add_argument("--sentiment", choices=SENTIMENT_LABELS, default=None,
                    help="also steer the captions toward this sentiment (default: none)")
     add_ablation_arguments(p)
+    add_existing_out_arguments(p, "OUT/captions.csv")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--notebook", default=None, metavar="NB",
@@ -68,16 +74,18 @@ def run_demo(args: argparse.Namespace) -> int:
         return _render(Path(args.notebook), out, args.seed, start)
     settings = CaptionSettings(steps=args.steps, seed=args.seed, vocabulary=args.vocabulary, adapter=args.adapter,
                                labels={SENTIMENT: args.sentiment} if args.sentiment else {})
+    rows_file = out / "captions.csv"
     try:
         settings.check(preset_spec(DEFAULT_PRESET))
         device = pick_device(args.device)
         if args.paths:
             scan = scan_images(args.paths)
-            for path in scan.skipped:
-                warn(COMMAND, f"skipping {path}: not an image")
+            warn_passed_over(COMMAND, scan)
             if not scan.readable:
                 return fail(COMMAND, "no readable image: " + "; ".join(scan.unreadable.values()))
-        check_writable(out / "captions.csv")
+        check_not_an_input(rows_file, args.paths, "--out")
+        kept = [_kept_row(row) for row in rows_to_keep(rows_file, args.resume, args.overwrite)]
+        check_writable(rows_file)
     except OSError as error:
         return fail(COMMAND, f"cannot write to --out {out}: {error}")
     except (RuntimeError, ValueError) as error:
@@ -85,16 +93,28 @@ def run_demo(args: argparse.Namespace) -> int:
     from fuse_edu.toyworld import caption, render_scenes
 
     scenes = {} if args.paths else render_scenes(out / "scenes", args.n, args.seed)
-    files = scan.files if args.paths else list(scenes)
     truths = {str(path): caption(scene) for path, scene in scenes.items()}
-    print(f"fuse-edu demo: captioning {len(files)} images (preset {DEFAULT_PRESET}, {settings.method}, up to "
-          f"{settings.steps} steps, device {device}) ...", flush=True)
+    other = next((row["file"] for row in kept if row.get("truth", "") != truths.get(row["file"], "")), None)
+    if other is not None:
+        return fail(COMMAND, f"{rows_file} holds a row for {other} from other scenes (another --seed or --n); "
+                             f"use --overwrite or another --out")
+    done_files = {row["file"] for row in kept}
+    files = [path for path in (scan.files if args.paths else list(scenes)) if str(path) not in done_files]
+    resumed = f" ({len(kept)} kept in {rows_file})" if kept else ""
+    print(f"fuse-edu demo: captioning {len(files)} images{resumed} (preset {DEFAULT_PRESET}, {settings.method}, up "
+          f"to {settings.steps} steps, device {device}) ...", flush=True)
     try:
         captioner = Captioner(DEFAULT_PRESET, settings, device=device, progress=not args.no_progress)
     except (OSError, NotImplementedError, RuntimeError, ValueError) as error:
         return fail(COMMAND, f"{type(error).__name__}: {error}", EXIT_RUN_FAILED)
     columns = ["file", "caption", *(["truth"] if truths else []), *captioner.columns[2:]]
-    with RowWriter(out / "captions.csv", columns) as writer:
+    try:
+        writer = RowWriter(rows_file, columns, resume=args.resume)
+    except ValueError as error:  # resuming a file of other columns
+        return fail(COMMAND, str(error))
+    except RowsNotWritten as error:
+        return fail(COMMAND, str(error), EXIT_RUN_FAILED)
+    with writer:
         def on_row(row: dict) -> None:
             if truths:
                 row["truth"] = truths[row["file"]]
@@ -104,9 +124,12 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             rows = caption_files(files, captioner, progress=not args.no_progress, on_row=on_row)
         except KeyboardInterrupt:
-            return fail(COMMAND, f"interrupted; {out / 'captions.csv'} keeps the finished rows", EXIT_INTERRUPTED)
+            return fail(COMMAND, f"interrupted; {rows_file} keeps the finished rows", EXIT_INTERRUPTED)
+        except RowsNotWritten as error:  # a full disk: the file holds every row before this one, none torn
+            return fail(COMMAND, str(error), EXIT_RUN_FAILED)
         except (OSError, NotImplementedError, RuntimeError, ValueError) as error:
             return fail(COMMAND, f"{type(error).__name__}: {error}", EXIT_RUN_FAILED)
+    rows = kept + rows
     summary = summarise(rows, captioner, scenes, args, start)
     (out / "summary.md").write_text(summary, encoding="utf-8")
     print(summary, end="")
@@ -131,7 +154,7 @@ def summarise(rows: list[dict], captioner: Captioner, scenes: dict, args, start:
              "|---|---|---|"]
     for row in rows:
         third = row.get("truth", "") if scenes else (row["error"] or "")
-        lines.append(f"| {Path(row['file']).name} | {row.get('caption') or ''} | {third} |")
+        lines.append(f"| {cell(Path(row['file']).name)} | {cell(row.get('caption') or '')} | {cell(third)} |")
     lines.append("")
     if done and scenes:
         acc = attribute_accuracy([r["caption"] for r in done], [scenes[Path(r["file"])] for r in done])
@@ -159,6 +182,17 @@ def summarise(rows: list[dict], captioner: Captioner, scenes: dict, args, start:
     where = f"Rows: {Path(args.out) / 'captions.csv'}" + (f"; scenes: {Path(args.out) / 'scenes'}/" if scenes else "")
     lines += ["", where, ""]
     return "\n".join(lines)
+
+
+def cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell: HTML escaped (``<script>`` shows as text), ``|`` escaped,
+    and each line break written as a visible ``\\n`` so the row stays one line."""
+    return re.sub(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]", r"\\n", html.escape(str(text))).replace("|", "\\|")
+
+
+def _kept_row(row: dict) -> dict:
+    """A row read back from ``captions.csv`` (all text) in the types ``caption_files`` gives."""
+    return {**row, "error": row.get("error") or None, "seconds": float(row.get("seconds") or 0)}
 
 
 def _count(fraction: float, n: int) -> str:
