@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -151,6 +152,61 @@ def test_cache_round_trip_and_refit_on_corruption_or_other_version(tmp_path, gpt
     caplog.clear()
     FuseAdapter.fit(src, dst, words=words[:3000], cache=tmp_path)
     assert "written by fuse_edu 0.1.0" in caplog.text and "refitting" in caplog.text
+
+
+def _rewrite_adapter_file(path, change):
+    """The cached adapter file with ``change(tensors)`` applied and its checksum recomputed: only the content
+    checks can catch it."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from fuse_edu.adapter.fuse_adapter import _safetensors_metadata, tensors_sha256
+
+    metadata = _safetensors_metadata(path.read_bytes())
+    tensors = load_file(str(path))
+    change(tensors)
+    metadata["tensors_sha256"] = tensors_sha256(tensors)
+    save_file(tensors, str(path), metadata={k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+
+
+def _flip_a_bit(path):
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x10  # inside the last tensor's bytes; the header still parses
+    path.write_bytes(bytes(data))
+
+
+def _wrong_shape(path):
+    _rewrite_adapter_file(path, lambda t: t.update(T_1=torch.zeros(5, 6, 1)))
+
+
+def _nan(path):
+    _rewrite_adapter_file(path, lambda t: t["T_2"].view(-1).__setitem__(0, float("nan")))
+
+
+def _integer_dtype(path):
+    _rewrite_adapter_file(path, lambda t: t.update(T_1=t["T_1"].to(torch.int32)))
+
+
+@pytest.mark.parametrize("tamper, reason", [(_flip_a_bit, r"tensors hash to sha256"),
+                                            (_wrong_shape, r"T_1 has shape \(5, 6, 1\), expected \(8, 6, 1\)"),
+                                            (_nan, r"T_2 holds NaN or inf"),
+                                            (_integer_dtype, r"T_1 has dtype torch.int32")],
+                         ids=["bit-flip", "wrong-shape", "nan", "int-dtype"])
+def test_a_tampered_cache_file_is_refitted_with_one_line_naming_it(tmp_path, gpt2, clip, words, caplog, tamper,
+                                                                   reason):
+    g = torch.Generator().manual_seed(3)
+    src = (gpt2, torch.randn(len(gpt2), 8, generator=g))
+    dst = (clip, torch.randn(len(clip), 6, generator=g))
+    first = FuseAdapter.fit(src, dst, words=words[:3000], cache=tmp_path)
+    (path,) = tmp_path.glob("adapter-*.safetensors")
+    tamper(path)
+    with caplog.at_level(logging.WARNING):
+        again = FuseAdapter.fit(src, dst, words=words[:3000], cache=tmp_path)
+    (notice,) = [r.getMessage() for r in caplog.records if "adapter cache" in r.getMessage()]
+    assert str(path) in notice and "refitting" in notice and "\n" not in notice and re.search(reason, notice), notice
+    assert all(torch.equal(first.T[K], again.T[K]) for K in first.T)
+    assert FuseAdapter.load(path).info["checksummed"]  # the refitted file replaced the bad one
 
 
 def test_different_tables_use_different_cache_entries(tmp_path, gpt2, clip, words):

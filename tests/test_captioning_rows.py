@@ -4,11 +4,14 @@ whole and renamed over), so an interrupted run keeps its work; and ``--out`` che
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 
 import pytest
 
-from fuse_edu.captioning import NoRows, RowWriter, check_writable, write_rows
+import fuse_edu.cache
+from fuse_edu.captioning import NoRows, RowsNotWritten, RowWriter, check_writable, read_rows, rows_to_keep, write_rows
 
 COLUMNS = ["file", "caption", "loss", "loss_lm", "loss_clip", "evaluations", "seconds", "steps", "error"]
 ROW = {"file": "a.png", "caption": "a red square", "loss": 1.0, "loss_lm": 0.5, "loss_clip": 0.1,
@@ -58,3 +61,72 @@ def test_check_writable_creates_the_folder_and_leaves_files_as_they_were(tmp_pat
     (tmp_path / "a_file").write_text("")
     with pytest.raises(NotADirectoryError, match="a_file is a file, not a folder"):
         check_writable(tmp_path / "a_file" / "captions.csv")
+
+
+def test_two_writers_of_one_json_never_share_a_temporary_file(tmp_path, monkeypatch):
+    """Each rewrite goes through its own temporary file beside the target, and none is left behind."""
+    temporaries, real_replace = [], os.replace
+
+    def replace(src, dst):
+        temporaries.append(os.fspath(src))
+        real_replace(src, dst)
+    monkeypatch.setattr(fuse_edu.cache.os, "replace", replace)
+    out = tmp_path / "same.json"
+    first, second = RowWriter(out, COLUMNS), RowWriter(out, COLUMNS)
+    first.write(ROW)
+    second.write({**ROW, "file": "b.png"})
+    first.write({**ROW, "file": "c.png"})
+    assert len(set(temporaries)) == len(temporaries) == 5
+    assert all(os.path.dirname(t) == str(tmp_path) for t in temporaries)
+    assert [p.name for p in tmp_path.iterdir()] == ["same.json"]
+    assert [r["file"] for r in json.loads(out.read_text())] == ["a.png", "c.png"]  # the last rewrite wins whole
+
+
+def test_dev_full_is_rows_not_written_saying_how_many_rows_the_file_holds(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    out = tmp_path / "full.csv"
+    out.symlink_to("/dev/full")
+    with pytest.raises(RowsNotWritten, match=r"No space left on device\); wrote 0 rows to .*full\.csv"):
+        RowWriter(out, COLUMNS)
+
+
+def test_a_failed_json_rewrite_keeps_the_last_complete_list(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    writer = RowWriter(out, COLUMNS)
+    writer.write(ROW)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(fuse_edu.cache.os, "fsync", full)
+    with pytest.raises(RowsNotWritten, match=r"wrote 1 rows to .*r\.json"):
+        writer.write({**ROW, "file": "b.png"})
+    assert [r["file"] for r in json.loads(out.read_text())] == ["a.png"] and len(list(tmp_path.iterdir())) == 1
+
+
+def test_an_existing_file_is_kept_only_when_resuming(tmp_path):
+    out = tmp_path / "r.csv"
+    assert rows_to_keep(out, resume=False, overwrite=False) == []  # nothing there: nothing to refuse
+    write_rows([ROW], out, COLUMNS)
+    with pytest.raises(ValueError, match="r.csv exists; give --resume .* or --overwrite"):
+        rows_to_keep(out, resume=False, overwrite=False)
+    assert rows_to_keep(out, resume=False, overwrite=True) == []
+    (kept,) = rows_to_keep(out, resume=True, overwrite=False)
+    assert kept["file"] == "a.png" and kept["error"] == ""
+    with RowWriter(out, COLUMNS, resume=True) as writer:
+        writer.write({**ROW, "file": "b.png"})
+    assert [r["file"] for r in read_rows(out)] == ["a.png", "b.png"]
+    with pytest.raises(ValueError, match="has the columns file, caption, .*; this run writes file, caption, truth"):
+        RowWriter(out, ["file", "caption", "truth"], resume=True)
+    assert [r["file"] for r in read_rows(out)] == ["a.png", "b.png"]  # refused: the file is as it was
+
+
+def test_resuming_json_appends_after_the_kept_rows(tmp_path):
+    out = tmp_path / "r.json"
+    write_rows([ROW], out, COLUMNS)
+    with RowWriter(out, COLUMNS, resume=True) as writer:
+        writer.write({**ROW, "file": "b.png"})
+    assert [r["file"] for r in json.loads(out.read_text())] == ["a.png", "b.png"]
+    out.write_text("{not a list")
+    with pytest.raises(ValueError, match="cannot read the rows in .*r.json"):
+        rows_to_keep(out, resume=True, overwrite=False)

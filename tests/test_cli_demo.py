@@ -88,6 +88,23 @@ def test_the_summary_reports_accuracy_clipscore_and_each_steered_label(tiny_pres
     assert "Time: 0.5 s per image on average" in summary and f"Rows: {tmp_path / 'captions.csv'}" in summary
 
 
+def test_the_summary_escapes_file_names_and_captions(tmp_path):
+    """Pipes, line breaks and HTML in a file name or caption stay inside their cell, as text."""
+    hostile = ["a|b.png", "line\nbreak.png", "<script>alert(1).png", "<img src=x onerror=alert(1)>.png",
+               "cr\rlf\r\n.png"]
+    rows = [{"file": str(tmp_path / name), "caption": "x | <b>y</b>", "error": "bad\nimage", "seconds": 0}
+            for name in hostile]
+    captioner = argparse.Namespace(settings=CaptionSettings(), preset=argparse.Namespace(name="tiny", models={}),
+                                   weights={}, vocabulary="open")
+    summary = summarise(rows, captioner, {}, argparse.Namespace(seed=0, out=str(tmp_path)), start=0.0)
+    table = [line for line in summary.splitlines() if line.startswith("| ") and "image | caption" not in line]
+    assert len(table) == len(hostile)  # one line per row: no line break escaped the table
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 4 for line in table), table  # 3 cells, no stray pipe
+    assert "<script>" not in summary and "<img" not in summary and "<b>" not in summary
+    assert "&lt;script&gt;" in summary and "&lt;img src=x onerror=alert(1)&gt;" in summary and "&lt;b&gt;" in summary
+    assert "a\\|b.png" in summary and "line\\nbreak.png" in summary and "bad\\nimage" in summary
+
+
 def test_notebook_runs_that_notebook_with_the_seed(capsys, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(fuse_edu.report.notebook, "render_notebook",

@@ -266,3 +266,21 @@ def test_the_prompt_is_scored_after_the_lms_start_token(tiny_lm, wordpiece_lm):
     assert wordpiece_lm.start_id is None  # BERT's WordPiece: [CLS] and [SEP], no BOS or EOS
     with pytest.raises(ValueError, match="has neither a BOS nor an EOS token; the LM cannot score"):
         start_id(wordpiece_lm)
+
+
+# ----------------------------------------------------------------------------------------- non-finite losses
+
+def test_a_nan_weight_in_a_model_is_an_error_naming_its_term(tiny_lm, clip, clip_adapter, image_features):
+    """A NaN in CLIP's text projection makes its loss NaN: never ranked, an error naming the term and prompt."""
+    from fuse_edu.models import DualEncoder
+    from fuse_edu.objective import NonFiniteLossError
+    from tests import tiny
+
+    broken = DualEncoder(tiny.tiny_clip_model(), clip)
+    with torch.no_grad():
+        broken.model.text_projection.weight[0, 0] = float("nan")
+    objective = Objective(tiny_lm, [LMTerm(tiny_lm), CLIPTerm(broken, clip_adapter, image_features=image_features)])
+    ids, mask = batch(tiny_lm)
+    for score in (objective.evaluate, objective.losses, objective.one_hot_gradient):
+        with pytest.raises(NonFiniteLossError, match=r"the 'clip' term's loss is nan for the prompt ' a red square'"):
+            score(ids, mask)

@@ -3,6 +3,8 @@ their builds are cached by content hash, and bad names fail clearly and fast."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 import pytest
@@ -87,6 +89,21 @@ def test_corrupt_cache_is_rebuilt(fresh_cache, caplog):
     tokenizer = load_tokenizer("clip")
     assert tokenizer("a red cube", add_special_tokens=False)["input_ids"] == [320, 736, 11353]
     assert "rebuilding" in caplog.text
+
+
+def test_two_swapped_ids_in_a_cached_tokenizer_are_caught_and_rebuilt(fresh_cache, caplog):
+    text = "a turquoise hexagon"
+    expected = load_tokenizer("gpt2")(text)["input_ids"]
+    (entry,) = (fresh_cache / "tokenizers").iterdir()
+    data = json.loads((entry / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    first, second = (load_tokenizer("gpt2").convert_ids_to_tokens(i) for i in expected[:2])
+    vocab[first], vocab[second] = vocab[second], vocab[first]  # valid JSON, a valid tokenizer, other ids
+    (entry / "tokenizer.json").write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING):
+        assert load_tokenizer("gpt2")(text)["input_ids"] == expected
+    (notice,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert str(entry / "tokenizer.json") in notice and "rebuilding" in notice and "\n" not in notice
 
 
 @pytest.mark.parametrize("offline_env", [True, False])

@@ -12,7 +12,7 @@ from transformers import BertForSequenceClassification
 
 from fuse_edu.toyworld.sentiment_data import LABELS, handwritten_phrases, heldout_phrases
 from fuse_edu.toyworld.sentiment_model import (HEAD_FILE, RETRAIN_COMMAND, SentimentHeadError,
-                                               build_toy_sentiment_model)
+                                               build_toy_sentiment_model, load_head)
 from fuse_edu.toyworld.train_sentiment import TOY_CAPTIONS, toy_sentiment_captions
 
 BAR = 0.85  # the bar: at least 85% on held-out general-English phrases
@@ -95,3 +95,39 @@ def test_corrupt_head_names_the_file_and_the_command(tmp_path, damage):
     with pytest.raises(SentimentHeadError) as error:
         build_toy_sentiment_model(bad)
     assert str(bad) in str(error.value) and RETRAIN_COMMAND in str(error.value)
+
+
+def test_a_changed_byte_in_the_shipped_head_is_named_with_both_digests(tmp_path):
+    """The head is checked against the weights' SHA256SUMS, as the LM and CLIP are."""
+    from fuse_edu.cache import MANIFEST
+
+    (tmp_path / "toy-sentiment").mkdir()
+    head = tmp_path / "toy-sentiment" / "head.safetensors"
+    data = bytearray(HEAD_FILE.read_bytes())
+    data[-3] ^= 0x01  # still a readable safetensors file of the right shapes: only the checksum can tell
+    head.write_bytes(bytes(data))
+    (tmp_path / MANIFEST).write_text((HEAD_FILE.parent.parent / MANIFEST).read_text())
+    with pytest.raises(SentimentHeadError, match=r"head\.safetensors does not match .*SHA256SUMS: expected sha256 "
+                                                 r"[0-9a-f]{64}, got [0-9a-f]{64}; rebuild it with"):
+        load_head(head)
+
+
+def test_the_feature_cache_never_unpickles_code(tmp_path, monkeypatch):
+    """A cached features file that carries a pickled call is refused (and recomputed), never run."""
+    import pickle
+
+    import fuse_edu.toyworld.train_sentiment as train_sentiment
+
+    ran = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(ran), "w"))
+    monkeypatch.setenv("FUSE_EDU_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_sentiment, "encode", lambda model, tokenizer, texts: torch.zeros(len(texts), 2))
+    texts = ["a happy square"]
+    features, hit = train_sentiment.cached_encode(None, None, texts)
+    (path,) = (tmp_path / "cache" / "sentiment_features").iterdir()
+    path.write_bytes(pickle.dumps(Payload(), protocol=2))
+    features, hit = train_sentiment.cached_encode(None, None, texts)
+    assert not ran.exists() and not hit and features.shape == (1, 2)

@@ -9,6 +9,7 @@ The bars themselves score hundreds of scenes and sentences, or rebuild the token
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -123,3 +124,35 @@ def test_token_init_is_deterministic_and_the_shipped_table_is_it(which, toy_lm, 
     assert torch.equal(table, shipped.detach()), "token table differs from a fresh token_init"
     assert "Ġtiny" in nearest_tokens(table, tokenizer, " small", k=10) or \
         "tiny</w>" in nearest_tokens(table, tokenizer, " small", k=10)
+
+
+# ------------------------------------------------------------------------------------ the checksum manifest
+
+def test_the_manifest_lists_every_shipped_weight_file_and_they_match_it():
+    from fuse_edu.cache import MANIFEST, check_manifest, read_manifest
+
+    weights = TOY_LM_DIR.parent
+    listed = set(read_manifest(weights / MANIFEST))
+    shipped = {p.relative_to(weights).as_posix() for p in weights.rglob("*") if p.is_file() and p.name != MANIFEST}
+    assert listed == shipped
+    check_manifest(weights, weights / MANIFEST)
+
+
+def test_manifest_files_are_hashed_once_per_process_until_they_change(tmp_path, monkeypatch):
+    import fuse_edu.cache
+
+    hashed = []
+    real = fuse_edu.cache.sha256_file
+    monkeypatch.setattr(fuse_edu.cache, "sha256_file", lambda path: hashed.append(path) or real(path))
+    (tmp_path / "w").mkdir()
+    weight = tmp_path / "w" / "model.safetensors"
+    weight.write_bytes(b"\x00" * 1000)
+    manifest = fuse_edu.cache.write_manifest(tmp_path)
+    hashed.clear()
+    for _ in range(3):
+        fuse_edu.cache.check_manifest(tmp_path / "w", manifest)
+    assert len(hashed) == 1
+    weight.write_bytes(b"\x01" + b"\x00" * 999)  # same size; a new modification time
+    os.utime(weight, ns=(weight.stat().st_atime_ns, weight.stat().st_mtime_ns + 1_000_000))
+    with pytest.raises(ValueError, match=r"model\.safetensors does not match .*: expected sha256 [0-9a-f]{64}, got"):
+        fuse_edu.cache.check_manifest(tmp_path / "w", manifest)

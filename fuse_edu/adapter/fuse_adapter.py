@@ -11,8 +11,9 @@ Fallbacks, each explicit:
 - words longer than ``max_subtokens`` are not fitted; ``translate`` gives them the long-word fallback.
 
 The cache key covers both vocabularies, both tables' bytes, every fit parameter, the word list and the
-package version. Files are written atomically; a stale, foreign or corrupt file is refitted, and the
-log says why.
+package version. Files are written atomically with a sha256 of their tensors, and read back checked by
+content: that checksum, each T_K's shape (d_A, d_B, K) against the tables in hand, a floating dtype and
+finite entries. A stale, foreign, corrupt or tampered file is refitted, with one warning line naming it.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class FuseAdapter:
             # reported and replaced rather than silently left beside a new one
             folder = cache_root() / "adapters" if cache is True else Path(cache)
             path = folder / f"adapter-{key[:24]}.safetensors"
-            cached = cls._load_if_valid(path, key)
+            cached = cls._load_if_valid(path, key, dims=(int(src_table.shape[1]), int(dst_table.shape[1])))
             if cached is not None:
                 return cached
         device = torch.device(device) if device is not None else src_table.device
@@ -212,7 +213,8 @@ class FuseAdapter:
     def save(self, path: str | Path) -> Path:
         tensors = {f"T_{K}": T.detach().cpu().contiguous() for K, T in self.T.items()}
         metadata = {"info": json.dumps(self.info, default=str), "max_subtokens": str(self.max_subtokens),
-                    "cache_key": str(self.info.get("cache_key", "")), "version": fuse_edu.__version__}
+                    "cache_key": str(self.info.get("cache_key", "")), "version": fuse_edu.__version__,
+                    "tensors_sha256": tensors_sha256(tensors)}
         atomic_write_bytes(path, save_safetensors(tensors, metadata=metadata))
         return Path(path)
 
@@ -230,16 +232,42 @@ class FuseAdapter:
         except (OSError, SafetensorError, KeyError, ValueError, json.JSONDecodeError) as error:
             raise ValueError(f"{path} is not a readable FuseAdapter file ({type(error).__name__}: {error})") from error
         info["version_in_file"] = metadata.get("version")
-        return cls(T=T, max_subtokens=max_subtokens, info=info)
+        info["checksummed"] = "tensors_sha256" in metadata
+        adapter = cls(T=T, max_subtokens=max_subtokens, info=info)
+        adapter.check_content(path, expected_sha256=metadata.get("tensors_sha256"))
+        return adapter
+
+    def check_content(self, path: str | Path, expected_sha256: str | None = None,
+                      dims: tuple[int, int] | None = None) -> None:
+        """ValueError naming ``path`` unless every T_K is a finite floating tensor of shape (d_A, d_B, K) and,
+        given ``expected_sha256``, their bytes hash to it. ``dims``: (d_A, d_B), default the file's own."""
+        d_A, d_B = dims or (self.info.get("d_src"), self.info.get("d_dst"))
+        for K, T in self.T.items():
+            if not T.is_floating_point():
+                raise ValueError(f"{path}: T_{K} has dtype {T.dtype}, not a floating type")
+            expected = (T.shape[0] if d_A is None else d_A, T.shape[1] if d_B is None else d_B, K)
+            if tuple(T.shape) != expected:
+                raise ValueError(f"{path}: T_{K} has shape {tuple(T.shape)}, expected {expected}")
+            if not bool(torch.isfinite(T).all()):
+                raise ValueError(f"{path}: T_{K} holds NaN or inf")
+        if expected_sha256 is not None:
+            actual = tensors_sha256({f"T_{K}": T for K, T in self.T.items()})
+            if actual != expected_sha256:
+                raise ValueError(f"{path}: tensors hash to sha256 {actual[:16]}..., the file says "
+                                 f"{expected_sha256[:16]}...")
 
     @classmethod
-    def _load_if_valid(cls, path: Path, key: str) -> "FuseAdapter | None":
+    def _load_if_valid(cls, path: Path, key: str, dims: tuple[int, int]) -> "FuseAdapter | None":
         if not path.exists():
             return None
         try:
             adapter = cls.load(path)
+            if not adapter.info.get("checksummed"):
+                raise ValueError(f"{path} carries no checksum of its tensors")
+            adapter.check_content(path, dims=dims)  # against the tables in hand, not only the file's word
         except ValueError as error:
-            log.warning("adapter cache %s is corrupt (%s); refitting", path, error)
+            reason = str(error).replace(f"{path}: ", "").replace(f"{path} ", "")
+            log.warning("adapter cache %s is corrupt (%s); refitting", path, reason)
             return None
         if adapter.info.get("version_in_file") != fuse_edu.__version__:
             log.warning("adapter cache %s was written by fuse_edu %s, this is %s; refitting",
@@ -262,6 +290,16 @@ def position_wise(T_1: torch.Tensor, K: int) -> torch.Tensor:
     T = torch.zeros(*T_1.shape[:2], K, dtype=T_1.dtype, device=T_1.device)  # (d_A, d_B, K)
     T[:, :, 0] = T_1[:, :, 0]
     return T
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def _safetensors_metadata(data: bytes) -> dict:

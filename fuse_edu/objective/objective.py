@@ -12,6 +12,9 @@ the forward pass is exact (decode A's tokens, re-tokenize with B), the backward 
 - ``embedding_gradient`` d loss / d prompt embeddings (PEZ, diagnostics);
 - ``next_token_logprobs`` the primary LM's prior over the next token (AutoDAN's readability term);
 - ``without_end``       the same objective for unfinished prompts (no end-of-text score).
+
+A NaN or infinite loss is never ranked: ``losses`` and ``evaluate`` raise ``NonFiniteLossError`` naming the
+term that produced it (a model with a NaN weight would otherwise "win" every comparison it confuses).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from fuse_edu.batching import pad_right
 from fuse_edu.models import CausalLM, FrozenModel
 from fuse_edu.objective.frame import Frame
 from fuse_edu.objective.terms import LMTerm, Term, start_id
+
+
+class NonFiniteLossError(RuntimeError):
+    """A term's loss is NaN or infinite; the message names the term and the prompt."""
 
 
 def check_weights(weights: dict[str, float]) -> None:
@@ -128,7 +135,23 @@ class Objective:
             if embeds is not None:
                 raise ValueError("pass embeds or one_hot, not both: one_hot defines the embeddings")
             embeds = one_hot.to(self.embedding_table.dtype) @ self.embedding_table.detach()  # (B, T, d_A)
-        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)[:2]
+        total, per_term, _ = self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)
+        self._check_finite(total, per_term, ids, mask)
+        return total, per_term
+
+    def _check_finite(self, total: torch.Tensor, per_term: dict[str, torch.Tensor], ids, mask) -> None:
+        """``NonFiniteLossError`` naming the first term with a NaN or infinite loss; one sync per batch."""
+        if bool(torch.isfinite(total).all()):
+            return
+        for name, loss in per_term.items():
+            bad = (~torch.isfinite(loss)).nonzero()
+            if len(bad):
+                row = int(bad[0])
+                text = self.texts(ids[row:row + 1], mask[row:row + 1])[0]
+                raise NonFiniteLossError(f"the {name!r} term's loss is {float(loss[row])} for the prompt {text!r}: "
+                                         f"that model's weights or inputs hold NaN or inf")
+        raise NonFiniteLossError(f"the weighted loss is not finite ({total[~torch.isfinite(total)][0]}) although "
+                                 f"every term's is: a weight is too large")
 
     def _losses(self, ids, mask, embeds, texts: list[str] | None, one_hot=None):
         """``losses``, and the weighted total of the prompts as unfinished text (``without_end``'s), (B,);
@@ -193,7 +216,9 @@ class Objective:
                 opens.append(unfinished.float())
                 for name, loss in per_term.items():
                     parts[name].append(loss.float())
-        return torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}, torch.cat(opens)
+        total, per_term = torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}
+        self._check_finite(total, per_term, ids, mask)
+        return total, per_term, torch.cat(opens)
 
     # ------------------------------------------------------------------ gradients and the LM prior
     def embedding_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from transformers import BertConfig, BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from fuse_edu.cache import MANIFEST, check_manifest
 from fuse_edu.text import asset_path
 
 HEAD_FILE = Path(__file__).parent / "weights" / "toy-sentiment" / "head.safetensors"
@@ -101,6 +102,12 @@ def load_head(path: Path = HEAD_FILE) -> dict[str, torch.Tensor]:
     fix = f"rebuild it with: {RETRAIN_COMMAND}"
     if not Path(path).is_file():
         raise SentimentHeadError(f"toy sentiment head {path} is missing; {fix}")
+    manifest = Path(path).parent.parent / MANIFEST
+    if manifest.is_file():
+        try:
+            check_manifest(Path(path).parent, manifest)
+        except (OSError, ValueError) as error:
+            raise SentimentHeadError(f"toy sentiment head {error}; {fix}") from error
     try:
         head = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types for truncated or garbled files

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from fuse_edu.cache import write_manifest
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 LM_DIR_NAME, CLIP_DIR_NAME = "toy-lm", "toy-clip"
 TOY_LM_DIR, TOY_CLIP_DIR = WEIGHTS_DIR / LM_DIR_NAME, WEIGHTS_DIR / CLIP_DIR_NAME
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(run_lm(args.steps or args.lm_steps, args.seed, args.out / LM_DIR_NAME, not args.quiet))
     if args.only in (None, "clip"):
         reports.append(run_clip(args.steps or args.clip_steps, args.seed, args.out / CLIP_DIR_NAME, not args.quiet))
+    if args.out.resolve() == WEIGHTS_DIR.resolve():
+        write_manifest(WEIGHTS_DIR)  # the checksums loading verifies against (``fuse_edu.models.checkpoints``)
     for report in reports:
         print(json.dumps(report))
     print(json.dumps({"total": _elapsed(start)}))

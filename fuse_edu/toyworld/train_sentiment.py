@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from fuse_edu.cache import atomic_write_bytes, cache_root, sha256_file
+from fuse_edu.cache import atomic_write_bytes, cache_root, sha256_file, write_manifest
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
 from fuse_edu.toyworld import sentiment_data as data
@@ -73,7 +73,7 @@ def cached_encode(model, tokenizer, texts: list[str], use_cache: bool = True) ->
     path = cache_root() / "sentiment_features" / f"{key.hexdigest()[:24]}.pt"
     if use_cache and path.is_file():
         try:
-            return torch.load(path), True
+            return torch.load(path, weights_only=True), True  # tensors only: no pickled code runs
         except Exception:  # a damaged entry is recomputed below and overwritten
             pass
     features = encode(model, tokenizer, texts)
@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
     # make two identical trainings differ byte for byte.
     metadata = {"fuse_edu": json.dumps(provenance, sort_keys=True)}
     atomic_write_bytes(args.out, save(tensors, metadata=metadata))
+    if args.out.resolve() == HEAD_FILE.resolve():
+        write_manifest(HEAD_FILE.parent.parent)  # the checksums loading verifies against (``load_head``)
 
     print(f"phrases: {len(sets['train'])} train ({len(data.split_words(data.load_vader_lexicon())[0])} words), "
           f"{len(sets['heldout'])} held-out, {len(sets['handwritten'])} handwritten")
