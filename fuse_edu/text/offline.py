@@ -93,10 +93,12 @@ def _load_offline(name: str) -> PreTrainedTokenizerFast:
 
 def check_entry(folder: Path) -> None:
     """ValueError naming the file unless every file ``CHECKSUMS`` lists in ``folder`` has its digest."""
+    if not (folder / CHECKSUMS).is_file():
+        raise ValueError(f"it has no {CHECKSUMS}")
     try:
         sums = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ValueError(f"{folder / CHECKSUMS} is missing or unreadable ({error})") from None
+        raise ValueError(f"{folder / CHECKSUMS} is unreadable ({error})") from None
     if not isinstance(sums, dict) or "tokenizer.json" not in sums:
         raise ValueError(f"{folder / CHECKSUMS} lists no tokenizer.json")
     for file_name, expected in sums.items():
