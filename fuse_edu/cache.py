@@ -1,8 +1,8 @@
 """The on-disk cache: where built artefacts live, how they are named by content hash, atomic writes, and the
 checksum manifests (``SHA256SUMS``, as ``sha256sum`` writes and checks them) of files that ship with us.
 
-A manifest's files are hashed at most once per process (per path, size and modification time): the toy
-weights are 13 MB, about 20 ms to hash, paid once however often they load.
+A manifest's files are hashed at most once per process (per path, size and modification time), so the
+13 MB of toy weights are hashed once however often they load.
 """
 
 from __future__ import annotations

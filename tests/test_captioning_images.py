@@ -58,3 +58,38 @@ def test_open_image_converts_to_rgb_or_names_the_file(tmp_path):
     (tmp_path / "text.png").write_text("hello")
     with pytest.raises(ValueError, match=f"cannot read image {tmp_path / 'text.png'}"):
         open_image(tmp_path / "text.png")
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    """Refused before decoding: the file below holds no pixel data at all, only a header."""
+    import struct
+    import zlib
+
+    from fuse_edu.captioning import MAX_IMAGE_PIXELS
+
+    def header_only(width, height):
+        ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+                + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+    assert MAX_IMAGE_PIXELS == 8192 * 8192
+    (tmp_path / "wide.png").write_bytes(header_only(MAX_IMAGE_PIXELS // 1000 + 1, 1000))
+    (tmp_path / "bomb.png").write_bytes(header_only(100_000, 100_000))
+    with pytest.raises(ValueError, match=r"wide\.png: 67109 x 1000 = 67,109,000 pixels, over the limit of 67,108,864"):
+        open_image(tmp_path / "wide.png")
+    scan = scan_images([tmp_path])
+    assert set(scan.unreadable) == {tmp_path / "bomb.png", tmp_path / "wide.png"}
+    assert all("over the limit of 67,108,864 pixels" in reason for reason in scan.unreadable.values())
+    with pytest.raises(ValueError, match="over the limit"):  # what ``report`` checks its folder with
+        find_images([tmp_path])
+
+
+def test_broken_symbolic_links_in_a_folder_are_reported_not_dropped(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    scan = scan_images([tmp_path])
+    assert scan.files == [tmp_path / "ok.png"]
+    assert scan.broken[tmp_path / "gone.png"].startswith("dangling symbolic link")
+    assert scan.broken[tmp_path / "loop.png"].startswith("looping symbolic link")
+    with pytest.raises(ValueError, match="gone.png is a dangling symbolic link"):
+        scan_images([tmp_path / "gone.png"])

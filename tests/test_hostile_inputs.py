@@ -330,3 +330,15 @@ def test_oversized_images_are_error_rows_and_plain_captioning_needs_no_sentiment
     assert all("over the limit of 67,108,864 pixels" in row["error"] for row in rows[:2])
     assert rows[2]["caption"].strip() and rows[2]["error"] == ""
     assert "wrote 3 rows" in stdout and "(2 with an error)" in stdout
+
+
+# ------------------------------------------------------------------------------------ report's image check
+
+def test_report_refuses_an_oversized_image_before_any_kernel_starts(capsys, monkeypatch, folder, tmp_path):
+    import fuse_edu.report.notebook
+
+    monkeypatch.setattr(fuse_edu.report.notebook, "render_notebook", refuse_to_load)
+    (folder / "bomb.png").write_bytes(png_header(100_000, 100_000))
+    code, _, err = run_cli(capsys, "report", folder, "--out", tmp_path / "report.html", "--no-progress")
+    assert code == 2 and re.search(r"bomb\.png: .*over the limit of 67,108,864 pixels", err), err
+    assert not (tmp_path / "report.html").exists()

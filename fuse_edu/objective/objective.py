@@ -144,14 +144,14 @@ class Objective:
         if bool(torch.isfinite(total).all()):
             return
         for name, loss in per_term.items():
+            loss = loss.detach()                                                   # (B,)
             bad = (~torch.isfinite(loss)).nonzero()
             if len(bad):
                 row = int(bad[0])
                 text = self.texts(ids[row:row + 1], mask[row:row + 1])[0]
                 raise NonFiniteLossError(f"the {name!r} term's loss is {float(loss[row])} for the prompt {text!r}: "
                                          f"that model's weights or inputs hold NaN or inf")
-        raise NonFiniteLossError(f"the weighted loss is not finite ({total[~torch.isfinite(total)][0]}) although "
-                                 f"every term's is: a weight is too large")
+        raise NonFiniteLossError("the weighted loss is not finite although every term's is: a weight is too large")
 
     def _losses(self, ids, mask, embeds, texts: list[str] | None, one_hot=None):
         """``losses``, and the weighted total of the prompts as unfinished text (``without_end``'s), (B,);
