@@ -342,3 +342,27 @@ def test_report_refuses_an_oversized_image_before_any_kernel_starts(capsys, monk
     code, _, err = run_cli(capsys, "report", folder, "--out", tmp_path / "report.html", "--no-progress")
     assert code == 2 and re.search(r"bomb\.png: .*over the limit of 67,108,864 pixels", err), err
     assert not (tmp_path / "report.html").exists()
+
+
+@needs_toy
+def test_a_nan_weight_is_exit_1_naming_the_term_not_a_caption(capsys, monkeypatch, folder, tmp_path):
+    """A model with a NaN weight (here CLIP's text projection, after loading) used to give "!!!!!!!!", loss
+    nan, exit 0."""
+    import torch
+
+    import fuse_edu.captioning.captioner as captioner_module
+
+    real = captioner_module.load_preset
+
+    def poisoned(spec, device):
+        preset = real(spec, device=device)
+        with torch.no_grad():
+            preset.models["clip"].model.text_projection.weight[0, 0] = float("nan")
+        return preset
+    monkeypatch.setattr(captioner_module, "load_preset", poisoned)
+    out = tmp_path / "out.csv"
+    code, stdout, err = run_cli(capsys, "caption", folder / "scene_0000.png", "--out", out, "--steps", "1",
+                                "--candidates", "8", "--topk", "4", "--prompt-length", "2", "--vocabulary", "lexicon",
+                                "--device", "cpu", "--no-progress")
+    assert code == 1 and "NonFiniteLossError: the 'clip' term gave a NaN or infinite loss" in err, err
+    assert "after 0 finished rows" in err and read_csv(out) == []  # no nonsense row

@@ -103,13 +103,16 @@ class Captioner:
         return kwargs
 
     def caption(self, images: Image.Image | list[Image.Image]) -> RunResult:
-        """The best prompt for one image (or one prompt for several images together)."""
+        """The best prompt for one image (or one prompt for several images together); a term that gave a NaN
+        or infinite loss during the run is a ``NonFiniteLossError`` naming it (a RuntimeError)."""
         start = time.perf_counter()
         images = [images] if isinstance(images, Image.Image) else list(images)
-        optimiser = self.optimiser_class(self.objective(images), progress=self.progress, **self.method_kwargs())
+        objective = self.objective(images)
+        optimiser = self.optimiser_class(objective, progress=self.progress, **self.method_kwargs())
         if "initial" in self.optimiser_class.options:
             self.initial = (optimiser.initial_ids, optimiser.initial_length)
         result = optimiser.run(self.settings.steps, patience=self.settings.patience)
+        objective.check_finite()  # a NaN loss ranked nothing we may report: NonFiniteLossError names its term
         result.seconds = time.perf_counter() - start  # the whole job per image: objective, initial prompt, run
         return result
 

@@ -13,8 +13,12 @@ the forward pass is exact (decode A's tokens, re-tokenize with B), the backward 
 - ``next_token_logprobs`` the primary LM's prior over the next token (AutoDAN's readability term);
 - ``without_end``       the same objective for unfinished prompts (no end-of-text score).
 
-A NaN or infinite loss is never ranked: ``losses`` and ``evaluate`` raise ``NonFiniteLossError`` naming the
-term that produced it (a model with a NaN weight would otherwise "win" every comparison it confuses).
+- ``check_finite``      ``NonFiniteLossError`` naming the first term that has given a NaN or infinite loss.
+
+Every evaluation notes, on the device and without waiting for it, whether a term's loss was NaN or
+infinite (a model with a NaN weight would otherwise "win" comparisons it confuses and report a nonsense
+caption); ``check_finite`` reads the notes, one sync, at a moment the caller chooses (``Captioner``: after
+each run), so an optimiser step still waits for the device only once.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class Objective:
             raise ValueError(f"term names must be distinct (they key the per-term losses), got {names}")
         check_weights({t.name: t.weight for t in terms})
         self.primary, self.terms = primary, list(terms)
+        self._non_finite: dict[str, torch.Tensor] = {}  # term name -> () bool: a NaN or inf loss seen
         self.routes = [_Route(t, self._translator(t)) for t in terms]
         # AutoDAN's readability prior reads the primary LM after the fluency term's own frame
         fluency = next((t for t in terms if isinstance(t, LMTerm) and t.model is primary and t.target is None), None)
@@ -135,23 +140,19 @@ class Objective:
             if embeds is not None:
                 raise ValueError("pass embeds or one_hot, not both: one_hot defines the embeddings")
             embeds = one_hot.to(self.embedding_table.dtype) @ self.embedding_table.detach()  # (B, T, d_A)
-        total, per_term, _ = self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)
-        self._check_finite(total, per_term, ids, mask)
-        return total, per_term
+        return self._losses(ids.to(self.device), mask.to(self.device), embeds, texts=None, one_hot=one_hot)[:2]
 
-    def _check_finite(self, total: torch.Tensor, per_term: dict[str, torch.Tensor], ids, mask) -> None:
-        """``NonFiniteLossError`` naming the first term with a NaN or infinite loss; one sync per batch."""
-        if bool(torch.isfinite(total).all()):
-            return
-        for name, loss in per_term.items():
-            loss = loss.detach()                                                   # (B,)
-            bad = (~torch.isfinite(loss)).nonzero()
-            if len(bad):
-                row = int(bad[0])
-                text = self.texts(ids[row:row + 1], mask[row:row + 1])[0]
-                raise NonFiniteLossError(f"the {name!r} term's loss is {float(loss[row])} for the prompt {text!r}: "
-                                         f"that model's weights or inputs hold NaN or inf")
-        raise NonFiniteLossError("the weighted loss is not finite although every term's is: a weight is too large")
+    def check_finite(self) -> None:
+        """``NonFiniteLossError`` naming the first term that has given a NaN or infinite loss since this
+        objective was built (shared with its ``without_end`` variant); one host-device sync."""
+        for name, seen in self._non_finite.items():
+            if bool(seen):
+                raise NonFiniteLossError(f"the {name!r} term gave a NaN or infinite loss: that model's weights or "
+                                         f"inputs hold NaN or inf")
+
+    def _note_finite(self, name: str, loss: torch.Tensor) -> None:
+        bad = ~torch.isfinite(loss.detach()).all()                                  # () on the device, no sync
+        self._non_finite[name] = bad if name not in self._non_finite else self._non_finite[name] | bad
 
     def _losses(self, ids, mask, embeds, texts: list[str] | None, one_hot=None):
         """``losses``, and the weighted total of the prompts as unfinished text (``without_end``'s), (B,);
@@ -170,6 +171,7 @@ class Objective:
             direct = one_hot if route.translator is None else None
             loss, open_loss = route.term.loss_and_unfinished(term_ids, term_embeds, term_mask, direct)  # (B,), (B,)
             per_term[route.term.name] = loss.float()
+            self._note_finite(route.term.name, loss)
             total = total + route.term.weight * loss.float()
             unfinished = unfinished + route.term.weight * open_loss.float()
         return total, per_term, unfinished
@@ -216,9 +218,7 @@ class Objective:
                 opens.append(unfinished.float())
                 for name, loss in per_term.items():
                     parts[name].append(loss.float())
-        total, per_term = torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}
-        self._check_finite(total, per_term, ids, mask)
-        return total, per_term, torch.cat(opens)
+        return torch.cat(totals), {name: torch.cat(chunks) for name, chunks in parts.items()}, torch.cat(opens)
 
     # ------------------------------------------------------------------ gradients and the LM prior
     def embedding_gradient(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
