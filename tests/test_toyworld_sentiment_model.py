@@ -123,6 +123,9 @@ def test_the_feature_cache_never_unpickles_code(tmp_path, monkeypatch):
     class Payload:
         def __reduce__(self):
             return (open, (str(ran), "w"))
+    loads, real_load = [], torch.load
+    # torch >= 2.6 defaults to weights_only=True, older torch (which pyproject allows) does not: ask for it
+    monkeypatch.setattr(train_sentiment.torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
     monkeypatch.setenv("FUSE_EDU_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(train_sentiment, "encode", lambda model, tokenizer, texts: torch.zeros(len(texts), 2))
     texts = ["a happy square"]
@@ -131,3 +134,4 @@ def test_the_feature_cache_never_unpickles_code(tmp_path, monkeypatch):
     path.write_bytes(pickle.dumps(Payload(), protocol=2))
     features, hit = train_sentiment.cached_encode(None, None, texts)
     assert not ran.exists() and not hit and features.shape == (1, 2)
+    assert loads == [{"weights_only": True}]
