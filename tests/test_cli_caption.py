@@ -211,6 +211,8 @@ def test_unwritable_out_fails_before_any_model_loads(capsys, scenes, tmp_path, m
      "budget 10 is smaller than one autodan step, which needs 16 evaluations"),
     (["{scene}", "--prompt-length", "100000"], "--prompt-length 100000 does not fit"),
     (["{scene}", "--out", "captions.txt"], "--out must end in .csv or .json"),
+    (["{scene}", "--resume"], "--resume is about the rows in --out; give --out FILE"),
+    (["{scene}", "--out", "a.csv", "--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
     (["{scene}", "--weight", "clip=abc"], r"argument --weight: expected NAME=VALUE \(e.g. clip=2.0\), got 'clip=abc'"),
     (["{scene}", "--weight", "clipp=1"], r"unknown weight name\(s\) clipp; accepted: lm, clip, sentiment"),
     (["{scene}", "--weight", "lm=-1"], "weight of 'lm' must be a finite number >= 0"),

@@ -154,6 +154,8 @@ def run_caption(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else None
     if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         return fail(COMMAND, f"--out must end in .csv or .json, got {args.out!r}")
+    if out is None and (args.resume or args.overwrite):
+        return fail(COMMAND, f"--{'resume' if args.resume else 'overwrite'} is about the rows in --out; give --out FILE")
     try:
         settings = settings_from(args)
         device = pick_device(args.device)
