@@ -9,7 +9,7 @@ scene folder's ``captions.csv``) is refused always. A full disk ends the run say
 holds.
 
 Exit status: 0 every image captioned; 1 a model, adapter or method could not be loaded or failed while
-running; 2 bad arguments or input (paths, numbers, an absent device, an unwritable ``--out``, no readable
+running (a shipped weight that does not match its checksum, a NaN or infinite loss, a full disk); 2 bad arguments or input (paths, numbers, an absent device, an unwritable ``--out``, no readable
 image at all); 3 the run finished but some images could not be read (their rows carry the error);
 130 interrupted (Ctrl-C), with the finished rows written.
 """

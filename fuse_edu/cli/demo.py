@@ -46,6 +46,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         epilog="examples:\n  fuse-edu demo                          # 4 toy scenes -> out/\n"
                "  fuse-edu demo --sentiment positive     # the same, steered toward positive captions\n"
                "  fuse-edu demo my_images/ --out my_out/ # your images (no truth: no attribute accuracy)\n"
+               "  fuse-edu demo --resume                 # after an interruption: only the scenes not in out/ yet\n"
                "  fuse-edu demo --notebook notebooks/01_tokenizer_alignment.ipynb   # a walk-through as HTML\n\n"
                "exit status: 0 done, 1 a model failed to load or run, 2 bad input, 3 some images unreadable")
     p.add_argument("paths", nargs="*", metavar="PATH", help="images or folders (default: render toy scenes)")
