@@ -106,7 +106,7 @@ class RowWriter:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.json = self.out.suffix.lower() == ".json"
         self.kept = read_rows(self.out) if resume and self.out.exists() else []
-        self.rows, self.written, self.fd = list(self.kept), 0, None
+        self.rows, self.written, self.fd = list(self.kept), 0, None  # rows: the JSON list, rewritten whole
         if self.json:
             if not resume:
                 self._rewrite()
@@ -141,7 +141,6 @@ class RowWriter:
             self._rewrite()
         else:
             self._append(self._line(row))
-            self.rows.append(row)
         self.written += 1
 
     def _append(self, text: str) -> None:
@@ -184,11 +183,8 @@ class RowWriter:
 class NoRows:
     """``RowWriter``'s stand-in when rows go nowhere."""
 
-    kept: list[dict] = []
-    written = 0
-
     def write(self, row: dict) -> None:
-        self.written += 1
+        pass
 
     def __enter__(self) -> "NoRows":
         return self
