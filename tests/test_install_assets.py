@@ -2,6 +2,7 @@
 environment; the installer's first-use path installs only what is missing, without dependencies."""
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -39,22 +40,28 @@ def test_first_use_installs_only_the_missing_packages_without_deps_after_one_lin
     import fuse_edu.install_assets as installer
 
     real_find_spec, calls = installer.importlib.util.find_spec, []
+
+    def pip(command, returncode, stderr=""):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, returncode, "", stderr)
+
     monkeypatch.setattr(installer.importlib.util, "find_spec",
                         lambda name: None if name in ("whisper", "vaderSentiment") else real_find_spec(name))
-    monkeypatch.setattr(installer.subprocess, "call", lambda command: calls.append(command) or 0)
-    assert installer.install_missing() is True
+    monkeypatch.setattr(installer.subprocess, "run", lambda command, **kw: pip(command, 0))
+    assert installer.install_missing() is None
     assert calls == [[installer.sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "openai-whisper",
                       "vaderSentiment"]]
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "installing offline assets on first use" in err
 
-    monkeypatch.setattr(installer.subprocess, "call", lambda command: 1)  # pip failed (offline, say)
-    assert installer.install_missing() is False
+    failed = "WARNING: retrying\nERROR: No matching distribution found for openai-whisper\n"
+    monkeypatch.setattr(installer.subprocess, "run", lambda command, **kw: pip(command, 1, failed))
+    assert installer.install_missing() == "ERROR: No matching distribution found for openai-whisper"
 
 
 def test_nothing_missing_runs_no_pip(monkeypatch, capsys):
     import fuse_edu.install_assets as installer
 
-    monkeypatch.setattr(installer.subprocess, "call", lambda command: pytest.fail(f"pip ran: {command}"))
-    assert installer.missing_packages() == [] and installer.install_missing() is True
+    monkeypatch.setattr(installer.subprocess, "run", lambda command, **kw: pytest.fail(f"pip ran: {command}"))
+    assert installer.missing_packages() == [] and installer.install_missing() is None
     assert capsys.readouterr().err == ""

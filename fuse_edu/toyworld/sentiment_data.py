@@ -168,12 +168,16 @@ def lexicon_path() -> Path:
     module imports ``requests``, which we do not need); a different file is an error, since it would
     silently change every label."""
     spec = importlib.util.find_spec(LEXICON_PACKAGE)
-    if spec is None and install_missing():
+    failure = None
+    if spec is None:
+        failure = install_missing()
         spec = importlib.util.find_spec(LEXICON_PACKAGE)
     path = Path(list(spec.submodule_search_locations)[0]) / "vader_lexicon.txt" if spec else None
     if path is None or not path.is_file():
         raise MissingAssetError(f"the toy sentiment data needs the VADER lexicon from the pip package "
-                                f"{LEXICON_PACKAGE!r}, which is not installed; run: {INSTALL_COMMAND}")
+                                f"{LEXICON_PACKAGE!r}, which is not installed"
+                                f"{f' and could not be installed now ({failure})' if failure else ''}; "
+                                f"run: {INSTALL_COMMAND}")
     if sha256_file(path) != LEXICON_SHA256:
         raise RuntimeError(f"{path} is not the vaderSentiment 3.3.2 lexicon the labels were defined on "
                            f"(sha256 differs); run: pip install --no-deps {LEXICON_PACKAGE}==3.3.2")
