@@ -1,7 +1,7 @@
 """``fuse-edu notebooks DIR``: copy the walk-through notebooks out of the package, for a student to open.
 
-The copies are the notebooks with their stored outputs (``00_toy_world.ipynb`` ... ``06_...``, ``report.ipynb``),
-from the repository in a clone and from the wheel otherwise (``fuse_edu.course_files``). An existing file in DIR
+The copies are the numbered walk-throughs with their stored outputs (``00_toy_world.ipynb`` ... ``06_...``; not the
+report template), from the repository in a clone and from the wheel otherwise (``fuse_edu.course_files``). An existing file in DIR
 is left alone unless ``--force``: a student's edited copy is never overwritten by accident.
 
 Exit status: 0 copied; 2 bad input (DIR is a file, or a notebook there would be overwritten).
@@ -22,7 +22,7 @@ COMMAND = "notebooks"
 def walkthroughs() -> list[Path]:
     """The shipped walk-through notebooks, sorted by name; a FileNotFoundError naming the folder if none."""
     folder = course_path("notebooks")
-    found = sorted(folder.glob("*.ipynb"))
+    found = sorted(folder.glob("[0-9]*.ipynb"))
     if not found:
         raise FileNotFoundError(f"no notebooks in {folder}: this fuse_edu install ships none; reinstall it")
     return found
