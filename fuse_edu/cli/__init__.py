@@ -49,10 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         args.no_progress = True
     try:
         return args.run(args)
-    except MissingAssetError as error:  # first-use install failed; the message names the command to run
-        print(f"fuse-edu: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (OSError, ValueError) as error:  # a path that cannot be read or written is bad input, not a crash
+    # a path that cannot be read or written is bad input, not a crash; so is an offline asset that could not be
+    # installed on first use (its message names the command to run)
+    except (MissingAssetError, OSError, ValueError) as error:
         print(f"fuse-edu: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
