@@ -33,11 +33,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from fuse_edu.captioning import CaptionSettings, Captioner
 from fuse_edu.metrics import bootstrap_interval, objects_named
 from fuse_edu.models import load_preset
+from fuse_edu.progress import progress_bar
 from fuse_edu.toyworld import caption, render_scene, sample_scenes
 
 HELDOUT_SEEDS = {"single": 20_261_202, "double": 20_261_203}  # scenes no model, notebook or benchmark uses
@@ -177,7 +177,7 @@ def run_all(args) -> dict:
         if counts[which]:
             results["sets"][which] = {"truths": [caption(s) for s in scenes_of(which, seeds, counts)], "runs": {}}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, \
-            tqdm(total=len(jobs), desc="runs (set x vocabulary x method)", file=sys.stderr) as bar:
+            progress_bar(total=len(jobs), desc="runs (set x vocabulary x method)") as bar:
         for job, run in pool.map(run_job, jobs):
             which, mode, method, adapter = job[:4]
             if adapter == "fuse":

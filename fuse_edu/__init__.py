@@ -5,7 +5,9 @@ cheap third-order-tensor adapter between their embedding spaces and passing grad
 
 Layers, lowest first. A module imports only from its own layer or below, never in a circle:
 
-1. ``tensor`` (t-product algebra), ``runtime`` (seeding, device), ``cache``, ``hub``, ``batching``
+1. ``tensor`` (t-product algebra), ``runtime`` (seeding, device), ``cache``, ``hub``, ``batching``, ``progress``
+   (progress bars and notes), ``course_files`` (the notebooks and stored results: repository or wheel),
+   ``install_assets`` (the offline asset packages)
 2. ``text``        offline tokenizers and word alignment across tokenizers
 3. ``toyworld``    the offline world: scenes, captions, tiny models and their training, the toy word policy
 4. ``models``      model wrappers (causal LM, CLIP-like dual encoder, classifier) and presets

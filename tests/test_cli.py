@@ -46,7 +46,7 @@ def test_version_in_process(capsys):
 
 def test_every_command_is_registered_and_a_command_is_required(capsys):
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert set(commands) == {"demo", "toyworld", "caption", "report", "assignments"}
+    assert set(commands) == {"demo", "toyworld", "caption", "report", "assignments", "notebooks"}
     code, _, err = run_cli(capsys)
     assert code == 2 and "the following arguments are required: command" in err
     code, out, _ = run_cli(capsys, "--help")
@@ -75,3 +75,32 @@ def test_an_interrupt_is_exit_130(monkeypatch, capsys):
 def test_every_command_explains_itself(capsys, argv):
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0 and "usage: fuse-edu " + argv[0] in out
+
+
+@pytest.mark.parametrize("flags, bars", [([], False), (["--quiet"], False), (["--verbose"], True)])
+def test_quiet_and_verbose_decide_every_command_s_progress_bars(monkeypatch, flags, bars):
+    import fuse_edu.cli.demo
+
+    seen = {}
+    monkeypatch.setattr(fuse_edu.cli.demo, "run_demo", lambda args: seen.update(no_progress=args.no_progress) or 0)
+    assert main([*flags, "demo"]) == 0
+    assert seen["no_progress"] is (not bars)  # pytest's stderr is not a terminal: bars only under --verbose
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    code, _, err = run_cli(capsys, "--quiet", "--verbose", "demo")
+    assert code == 2 and "not allowed with argument" in err
+
+
+def test_an_asset_that_cannot_be_installed_is_one_line_and_exit_2(monkeypatch, capsys):
+    import fuse_edu.cli.toyworld
+    from fuse_edu.text import MissingAssetError
+
+    def missing(*args, **kwargs):
+        raise MissingAssetError("the offline 'clip' tokenizer needs ...; run: python -m fuse_edu.install_assets")
+
+    monkeypatch.setattr(fuse_edu.cli.toyworld, "render_to_folder", missing)
+    assert main(["toyworld", "render", "--n", "1", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fuse-edu: error:") and err.strip().endswith("-m fuse_edu.install_assets")
+    assert len(err.strip().splitlines()) == 1

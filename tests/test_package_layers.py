@@ -1,8 +1,9 @@
 """The package's layers: no module imports a layer above its own, and module-level imports form no cycle.
 
-Layers, lowest first: ``tensor, runtime, cache, hub, batching`` (and the package root, and ``install_assets``,
-which imports nothing of ours) -> ``text`` -> ``toyworld`` -> ``models`` -> ``adapter`` -> ``objective`` ->
-``optim`` -> ``captioning`` -> ``metrics, widgets, figures, report, assignments`` -> ``cli`` -> ``__main__``.
+Layers, lowest first: ``tensor, runtime, cache, hub, batching`` (and the package root, ``course_files``,
+``progress`` and ``install_assets``, which import nothing above them) -> ``text`` -> ``toyworld`` -> ``models``
+-> ``adapter`` -> ``objective`` -> ``optim`` -> ``captioning`` -> ``metrics, widgets, figures, report,
+assignments`` -> ``cli`` -> ``__main__``.
 A new top-level module fails ``test_every_module_has_a_layer`` until it is given a layer here.
 Every ``fuse_edu`` import counts, at module level or inside a function; only module-level ones can make an
 import cycle. Each module is read with ``ast``; nothing is imported.
@@ -18,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "fuse_edu"
 
 LAYERS: list[set[str]] = [
-    {"", "tensor", "runtime", "cache", "hub", "batching", "install_assets"},  # "": the package root
+    {"", "tensor", "runtime", "cache", "hub", "batching", "install_assets", "course_files", "progress"},  # "": the package root
     {"text"},
     {"toyworld"},
     {"models"},

@@ -25,15 +25,14 @@ for every method (``fuse_edu.captioning``) passes each method exactly what it un
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from fuse_edu.optim.candidates import allowed_token_mask
+from fuse_edu.progress import progress_bar
 
 
 @dataclass
@@ -213,8 +212,7 @@ class Optimiser:
             record(first)
         best, since_better = (first["best_loss"] if first else math.inf), 0
         total = steps if steps is not None else self.expected_steps
-        with tqdm(total=total, desc=self.name, unit="step", file=sys.stderr, disable=not self.progress,
-                  leave=False) as bar:
+        with progress_bar(total=total, desc=self.name, unit="step", show=self.progress, leave=False) as bar:
             while (steps is None or self.steps_done < steps) and not self.finished():
                 if not self.budget.allows(self.step_cost()):
                     break

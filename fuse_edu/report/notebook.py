@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
+from fuse_edu.course_files import course_path
+
+# the repository's notebooks/ in a clone, the copy packaged in the wheel otherwise (fuse_edu.course_files)
+REPO_NOTEBOOKS = course_path("notebooks")
 
 # nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. Outputs of our reports
 # need none of them (images are data URIs, tables are HTML, the CSS is inlined), so the offline variant

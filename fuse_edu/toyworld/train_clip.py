@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import CLIPConfig, CLIPModel
 
 from fuse_edu.batching import pad_right
+from fuse_edu.progress import progress_bar
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
 from fuse_edu.toyworld.captions import candidate_captions, caption, captions, sentiment_caption
@@ -101,8 +100,8 @@ def build_pool(pool_size: int, seed: int) -> tuple[list[Scene], np.ndarray, list
     rng = random.Random(f"clip_pool:{seed}")
     singles = round(SINGLE_SHARE * pool_size)
     scenes = sample_scenes(singles, seed, objects=1) + sample_scenes(pool_size - singles, seed + 1, objects=2)
-    images = np.stack([np.asarray(render_scene(s, IMAGE_SIZE)) for s in tqdm(
-        scenes, desc="render pool", file=sys.stderr, mininterval=2)])  # (P, 64, 64, 3)
+    images = np.stack([np.asarray(render_scene(s, IMAGE_SIZE)) for s in progress_bar(
+        scenes, desc="render pool", mininterval=2)])  # (P, 64, 64, 3)
     canonical = [caption(s) for s in scenes]
     texts = [captions(s)[1:] + [sentiment_caption(s, "positive", rng), sentiment_caption(s, "negative", rng)]
              for s in scenes]
@@ -214,7 +213,7 @@ def train_clip(steps: int = 4800, batch_size: int = 64, seed: int = 0, lr: float
     choice_rng = random.Random(f"clip_texts:{seed}")
     negative_rng = random.Random(f"clip_negatives:{seed}")
     model.train()
-    bar = tqdm(range(steps), desc="toy CLIP", file=sys.stderr, disable=not progress, mininterval=2)
+    bar = progress_bar(range(steps), desc="toy CLIP", show=progress, mininterval=2)
     for step in bar:
         rows = torch.randint(0, pool_size, (batch_size,), generator=generator)  # (B,)
         texts = [canonical[i] if choice_rng.random() < CANONICAL_SHARE else choice_rng.choice(variants[i])

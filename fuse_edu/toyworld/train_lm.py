@@ -17,13 +17,12 @@ LayerNorm gain grows.
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from fuse_edu.progress import progress_bar
 from fuse_edu.runtime import seed_everything
 from fuse_edu.text import load_tokenizer
 from fuse_edu.toyworld.captions import caption_corpus
@@ -111,7 +110,7 @@ def train_lm(steps: int = 1000, batch_size: int = 64, seed: int = 0, lr: float =
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
     model.train()
-    bar = tqdm(range(steps), desc="toy LM", file=sys.stderr, disable=not progress, mininterval=2)
+    bar = progress_bar(range(steps), desc="toy LM", show=progress, mininterval=2)
     for step in bar:
         rows = torch.randint(0, corpus_size, (batch_size,), generator=generator)  # (B,)
         width = int(lengths[rows].max())                   # trim the padding every row shares
