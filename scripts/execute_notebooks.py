@@ -3,8 +3,9 @@
 Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: the walk-throughs, the report template, the assignments)
 
 Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the kernel to
-``python3`` and drops run-specific metadata (timings, widget state, stray kernelspecs), so a rerun
-changes a notebook only where its outputs changed.
+``python3``, keeps the widget state the run stored (so widgets render where no kernel runs: JupyterLab on opening,
+the HTML exports, the course site) and drops the rest of the run-specific metadata (timings, stray kernelspecs).
+The kernel talks over IPC, not unencrypted TCP (``fuse_edu.report.kernel_config``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from fuse_edu.report import kernel_config
+
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
 def normalise(nb: nbformat.NotebookNode) -> None:
-    """Keep only the metadata that means something to readers, nbval and papermill."""
+    """Keep only the metadata that means something to readers, nbval, papermill and widget renderers."""
+    widgets = nb.metadata.get("widgets")
     nb.metadata = nbformat.from_dict(
-        {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+        {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}, **({"widgets": widgets} if widgets else {})}
     )
     for index, cell in enumerate(nb.cells):
         # tags carry papermill's `parameters` and nbval markers; `nbgrader` carries an assignment's grading
@@ -36,7 +40,8 @@ def normalise(nb: nbformat.NotebookNode) -> None:
 def execute(path: Path, timeout_s: int = 900) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", store_widget_state=True, config=kernel_config(),
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     normalise(nb)
     nbformat.write(nb, path)
