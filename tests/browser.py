@@ -46,7 +46,8 @@ def leaves_machine(url: str) -> bool:
 @contextmanager
 def browser():
     """One headless Chromium; ``page(requests, errors)`` opens a tab that appends every URL it requests to
-    ``requests`` and every uncaught script error to ``errors``."""
+    ``requests``, and to ``errors`` every uncaught script error and every failed load (HTTP status >= 400 or
+    no answer; the favicon Chromium asks every site for aside)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
@@ -57,6 +58,9 @@ def browser():
             tab = context.new_page()
             tab.on("request", lambda request: requests.append(request.url))
             tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.on("requestfailed", lambda request: errors.append(f"{request.url}: {request.failure}"))
+            tab.on("response", lambda response: errors.append(f"{response.url}: HTTP {response.status}")
+                   if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
             return tab
 
         try:
