@@ -1,6 +1,6 @@
 """The offline HTML exporter (``fuse_edu.report.offline``) and its formulas (``fuse_edu.report.mathml``): one file
-that fetches nothing, formulas as MathML, widgets rendered from stored state, code hidden unless asked for.
-The check in headless Chromium is ``slow``."""
+that fetches nothing, formulas as MathML, widgets rendered from stored state, code hidden unless asked for (``report
+--show-code`` keeps it). The check in headless Chromium is ``slow``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import ipywidgets
 import nbformat
 import pytest
 
+import fuse_edu.cli.report
 from fuse_edu.report import (UnconvertibleFormula, export_html, kernel_config, notebook_to_html, protect_math,
                              restore_math, to_mathml)
 from fuse_edu.report.offline import NO_STATE_NOTE, WIDGET_BUNDLE, WIDGET_STATE, WIDGET_VIEW
+from fuse_edu.toyworld import render_to_folder
 from tests.browser import browser, leaves_machine, needs_chromium
+from tests.support import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = "secret_code_line"
@@ -134,3 +137,36 @@ def test_the_export_opens_offline_in_chromium_with_its_widget_and_formulas(tmp_p
     assert len(sizes) == 3 and min(sizes) > 5, "every formula laid out as MathML"
     assert [url for url in requests if leaves_machine(url)] == []
     assert errors == []
+
+
+# ----------------------------------------------------------------------------------------- the commands
+
+def test_report_hides_code_unless_show_code(tmp_path, capsys, monkeypatch):
+    render_to_folder(tmp_path / "scenes", 1, seed=0)
+    asked = []
+    monkeypatch.setattr(fuse_edu.cli.report, "build_report",
+                        lambda *args, **kwargs: asked.append(kwargs["show_code"]) or tmp_path / "r.html")
+    for extra in ([], ["--show-code"]):
+        code, _, err = run_cli(capsys, "report", tmp_path / "scenes", "--out", tmp_path / "r.html", *extra)
+        assert code == 0, err
+    assert asked == [False, True]
+
+
+def test_demo_notebook_refuses_what_is_not_a_notebook_in_one_line(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    for bad in (tmp_path / "nope.ipynb", tmp_path / "notes.txt"):
+        code, _, err = run_cli(capsys, "demo", "--notebook", bad, "--out", tmp_path / "out")
+        assert code == 2 and f"--notebook {bad} is not a notebook file (.ipynb)" in err and err.count("\n") == 1
+
+
+def test_every_widget_a_walk_through_shows_has_its_state_stored():
+    """``scripts/execute_notebooks.py`` stores widget state, so a notebook's widgets render where no kernel runs:
+    JupyterLab on opening, the HTML exports, the course site."""
+    missing = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+        views = [o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
+                 if WIDGET_VIEW in o.get("data", {})]
+        missing += [f"{path.name}: widget {model_id}" for model_id in views if model_id not in state]
+    assert missing == [], "re-execute with scripts/execute_notebooks.py: " + ", ".join(missing)
