@@ -2,10 +2,10 @@
 
 Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: the walk-throughs, the report template, the assignments)
 
-Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the kernel to
-``python3``, keeps the widget state the run stored (so widgets render where no kernel runs: JupyterLab on opening,
-the HTML exports, the course site) and drops the rest of the run-specific metadata (timings, stray kernelspecs).
-The kernel talks over IPC, not unencrypted TCP (``fuse_edu.report.kernel_config``).
+Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the
+kernel to ``python3``, keeps the widget state the run stored (so widgets render where no kernel runs: JupyterLab
+on opening, the HTML exports, the course site) and drops the rest of the run-specific metadata (timings, stray
+kernelspecs). The kernel talks over IPC, not unencrypted TCP (``fuse_edu.report.kernel_config``).
 """
 
 from __future__ import annotations

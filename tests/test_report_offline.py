@@ -38,7 +38,8 @@ def notebook(widget_state: bool = True):
     text = ipywidgets.Text(value="typed offline", description="text")
     state = ipywidgets.Widget.get_manager_state(drop_defaults=False, widgets=[text, text.layout, text.style])
     markdown = nbformat.v4.new_markdown_cell(
-        "# Formulas\nInline $T_K = X_A^+ \\ast X_B$ and a display\n\n$$X_A \\in \\mathbb{R}^{n \\times d_A \\times K}$$\n\n"
+        "# Formulas\nInline $T_K = X_A^+ \\ast X_B$ and a display\n\n"
+        "$$X_A \\in \\mathbb{R}^{n \\times d_A \\times K}$$\n\n"
         "Dollars in code stay: `cost = $5`, and so does \\$ escaped.")
     latex = nbformat.v4.new_code_cell(CODE + " = 41 + 1")
     latex.outputs = [nbformat.v4.new_output("display_data", data={"text/latex": "$\\lVert G_B \\rVert_F$",

@@ -95,7 +95,7 @@ def test_every_page_renders_offline_with_its_images_links_formulas_and_widgets(s
             images = tab.evaluate("[...document.images].map(i => [i.currentSrc, i.complete && i.naturalWidth > 0])")
             problems += [f"{name}: image {src} did not load" for src, ok in images if not ok]
             raw = tab.evaluate("[...document.querySelectorAll('article p, article li')]"
-                               ".filter(e => /\\$[^$]*[\\\\^{][^$]*\\$/.test(e.textContent)).length")  # TeX left as text
+                               ".filter(e => /\\$[^$]*[\\\\^{][^$]*\\$/.test(e.textContent)).length")  # TeX as text
             if raw:
                 problems.append(f"{name}: {raw} paragraphs still show $...$ as text")
             if name.startswith("notebooks/") and _has_widget_state(name):
