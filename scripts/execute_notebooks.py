@@ -1,6 +1,7 @@
 """Execute notebooks in place and normalise their metadata, so the stored outputs nbval compares are fresh.
 
-Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: the walk-throughs, the report template, the assignments)
+Usage: python scripts/execute_notebooks.py [--timeout S] [NOTEBOOK ...]
+(default: the walk-throughs, the report template, the assignments)
 
 Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the
 kernel to ``python3``, keeps the widget state the run stored (so widgets render where no kernel runs: JupyterLab
@@ -10,6 +11,7 @@ kernelspecs). The kernel talks over IPC, not unencrypted TCP (``fuse_edu.report.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -49,11 +51,22 @@ def execute(path: Path, timeout_s: int = 900) -> float:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(p) for p in argv] or [*sorted(Path("notebooks").glob("[0-9]*.ipynb")), Path("notebooks/report.ipynb"),
-                                        *sorted(Path("notebooks/assignments").glob("*.ipynb"))]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
+                                     epilog="Stores widget state and normalises metadata; see the module docstring.")
+    parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                        help="notebooks to execute in place (default: the walk-throughs, the report template, "
+                             "the assignments)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds any one cell may run (default: 900)")
+    args = parser.parse_args(argv)
+    paths = [Path(p) for p in args.notebooks] or [
+        *sorted(Path("notebooks").glob("[0-9]*.ipynb")), Path("notebooks/report.ipynb"),
+        *sorted(Path("notebooks/assignments").glob("*.ipynb"))]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     for path in paths:
         print(f"{path}: executing ...", flush=True)
-        print(f"{path}: {execute(path):.1f} s", flush=True)
+        print(f"{path}: {execute(path, args.timeout):.1f} s", flush=True)
     return 0
 
 
