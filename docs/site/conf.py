@@ -29,7 +29,8 @@ root_doc = "docs/course"
 WALK_THROUGHS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
 include_patterns = ["README.md", "docs/course.md", "docs/deviations.md", "docs/site/api.md",
                     *(f"notebooks/{name}.ipynb" for name in WALK_THROUGHS), "notebooks/report.ipynb"]
-# pruned while Sphinx looks for sources (include_patterns alone would still walk the virtualenv)
+# pruned while Sphinx looks for sources (include_patterns alone would still walk the virtualenv); the assignments
+# stay off the site because the repository's copies are the instructor's, solutions and hidden tests included
 exclude_patterns = [".venv", "**/.venv", ".git", "site", "out", "build", "dist", "benchmarks", "tests", "scripts",
                     "fuse_edu", "notebooks/assignments", "**/.ipynb_checkpoints"]
 
