@@ -78,6 +78,8 @@ def test_every_page_is_built(site):
     assert [page for page in PAGES if not (site / page).is_file()] == []
     home = (site / "index.html").read_text(encoding="utf-8")
     assert 'url=docs/course.html' in home, "the site's root opens the course map"
+    leaks = [p.name for p in site.rglob("*.html") if "BEGIN SOLUTION" in p.read_text(encoding="utf-8")]
+    assert leaks == [], "the site never shows an assignment's solutions"
 
 
 def test_every_page_renders_offline_with_its_images_links_formulas_and_widgets(site, server):
