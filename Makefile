@@ -4,7 +4,7 @@ VENV ?= .venv
 READY := $(VENV)/.fuse_edu-ready
 OUT ?= out
 
-.PHONY: demo test lab notebooks clean
+.PHONY: demo test lab notebooks site clean
 
 $(READY): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
@@ -26,5 +26,9 @@ lab: $(READY)
 notebooks: $(READY)
 	$(VENV)/bin/python scripts/execute_notebooks.py
 
+## site: the course website, built offline from the notebooks' stored outputs into site/ (open site/html/index.html)
+site: $(READY)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m sphinx -M html . site -c docs/site -q
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) site .pytest_cache

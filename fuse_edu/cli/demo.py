@@ -8,7 +8,7 @@ accuracy when the truth is known, the mean CLIPScore, what each steered classifi
 per image and the whole run's wall time; file names and captions in its table are escaped (``|``, line
 breaks, HTML). An existing ``OUT/captions.csv`` is refused unless ``--resume`` (keep its rows, caption the
 rest; the summary covers both) or ``--overwrite``. ``--notebook NB`` instead runs a walk-through notebook
-through papermill into HTML.
+through papermill into one HTML file that opens offline (formulas, figures and widgets embedded).
 
 Exit status as ``fuse-edu caption``: 0 done, 1 a model failed to load or run, 2 bad input, 3 some images
 could not be read, 130 interrupted.
@@ -201,8 +201,20 @@ def _count(fraction: float, n: int) -> str:
 
 
 def _render(notebook: Path, out: Path, seed: int, start: float) -> int:
+    """The ``--notebook`` run: papermill with SEED, then one HTML file (code shown) that opens offline."""
     out_html = out / (notebook.stem + ".html")
+    if not notebook.is_file() or notebook.suffix != ".ipynb":
+        return fail(COMMAND, f"--notebook {notebook} is not a notebook file (.ipynb)")
+    try:
+        check_writable(out_html)
+    except OSError as error:
+        return fail(COMMAND, f"cannot write to --out {out}: {error}")
     print(f"fuse-edu demo: running {notebook} offline (preset: {DEFAULT_PRESET}) ...", flush=True)
-    notebook_runner.render_notebook(notebook, out_html, parameters={"SEED": seed})
-    print(f"fuse-edu demo: wrote {out_html} in {time.perf_counter() - start:.0f} s")
+    try:
+        notebook_runner.render_notebook(notebook, out_html, parameters={"SEED": seed})
+    except ValueError as error:
+        return fail(COMMAND, str(error))
+    except notebook_runner.NotebookFailed as error:
+        return fail(COMMAND, f"{error} (cause: {error.__cause__})"[:4000], EXIT_RUN_FAILED)
+    print(f"fuse-edu demo: wrote {out_html} in {time.perf_counter() - start:.0f} s (opens offline)")
     return 0

@@ -2,7 +2,8 @@
 
 The template's parameters are set with ``-p NAME VALUE`` and checked before its kernel starts: unknown
 names are refused with the declared list, and the caption settings they make are checked as ``caption``
-checks its own (``CaptionSettings.check``). The HTML opens offline.
+checks its own (``CaptionSettings.check``). The HTML opens offline and shows the template's outputs, its code
+cells only with ``--show-code``.
 
 Exit status: 0 written; 1 the template failed or timed out (the HTML is still written and shows where);
 2 bad input (no images, an unknown parameter, a value of the wrong type).
@@ -73,7 +74,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"fuse-edu report: running {Path(args.template).name} on {args.images} "
               f"(per-cell timeout {args.timeout} s) ...", file=sys.stderr, flush=True)
         out = build_report(args.images, args.out, parameters, template=args.template, timeout_s=args.timeout,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, show_code=args.show_code)
     except ValueError as error:
         return fail(COMMAND, str(error))
     except NotebookFailed as error:
@@ -92,7 +93,8 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
         epilog="examples:\n  fuse-edu toyworld render --n 3 --out scenes/\n"
                "  fuse-edu report scenes/ --out report.html\n"
                "  fuse-edu report scenes/ --out r.html -p METHOD random -p BUDGET 2000 -p SEED 1\n"
-               "  fuse-edu report scenes/ --out r.html -p VOCABULARY open -p ADAPTER none\n\n"
+               "  fuse-edu report scenes/ --out r.html -p VOCABULARY open -p ADAPTER none\n"
+               "  fuse-edu report scenes/ --out r.html --show-code   # the template's code too\n\n"
                "exit status: 0 written, 1 the template failed (the HTML shows where), 2 bad input")
     p.add_argument("images", metavar="IMAGES", help="folder of images (captions.csv beside them adds metrics)")
     p.add_argument("--out", required=True, help="the HTML file to write; the executed notebook goes beside it")
@@ -102,5 +104,6 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=int_at_least(1), default=DEFAULT_TIMEOUT_S,
                    help=f"seconds any one cell may run (default: {DEFAULT_TIMEOUT_S})")
     p.add_argument("--template", default=str(TEMPLATE), help="the papermill template (default: notebooks/report.ipynb)")
+    p.add_argument("--show-code", action="store_true", help="keep the template's code cells (default: outputs only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(run=run_report)

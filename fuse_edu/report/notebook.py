@@ -1,4 +1,4 @@
-"""Running a notebook with parameters through papermill, then turning it into one self-contained HTML file.
+"""Running a notebook with parameters through papermill, then turning it into one HTML file that opens offline.
 
 A failing run still gives an HTML file: papermill saves the executed notebook with the failing cell's
 traceback (and its own error banner at the top); ``render_notebook`` converts that, then raises
@@ -14,15 +14,16 @@ from fuse_edu.course_files import course_path
 # the repository's notebooks/ in a clone, the copy packaged in the wheel otherwise (fuse_edu.course_files)
 REPO_NOTEBOOKS = course_path("notebooks")
 
-# nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. Outputs of our reports
-# need none of them (images are data URIs, tables are HTML, the CSS is inlined), so the offline variant
-# drops those three <script> tags and the file opens without a network. The price: LaTeX in markdown
-# cells shows as its source text.
-OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
+
+
+def kernel_config():
+    """Kernel settings for every run: IPC transport where the platform has it (not Windows), so code and
+    outputs never travel over unencrypted TCP and the kernel has nothing to warn about."""
+    import os
+
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "tcp" if os.name == "nt" else "ipc"}})
 
 
 class NotebookFailed(RuntimeError):
@@ -33,20 +34,15 @@ class NotebookFailed(RuntimeError):
         self.html = html
 
 
-def notebook_to_html(executed: str | Path, out_html: str | Path, offline: bool = False) -> Path:
-    """Write ``executed`` as one HTML file with its images embedded as data URIs; ``offline`` also drops
-    every script the template would fetch from a CDN (see ``OFFLINE_TEMPLATE``)."""
-    import jinja2
+def notebook_to_html(executed: str | Path, out_html: str | Path, show_code: bool = True) -> Path:
+    """Write the executed notebook ``executed`` as one HTML file that opens offline (``offline.export_html``:
+    images, formulas and widget state embedded; code cells only when ``show_code``)."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    options = {"embed_images": True}
-    if offline:
-        options.update(template_name="lab", template_file="fuse_offline.html.j2",
-                       extra_loaders=[jinja2.DictLoader({"fuse_offline.html.j2": OFFLINE_TEMPLATE})])
-    body, _ = HTMLExporter(**options).from_notebook_node(nbformat.read(executed, as_version=4))
+    from fuse_edu.report.offline import export_html
+
     out_html = Path(out_html)
-    out_html.write_text(body, encoding="utf-8")
+    out_html.write_text(export_html(nbformat.read(executed, as_version=4), show_code=show_code), encoding="utf-8")
     return out_html
 
 
@@ -67,9 +63,10 @@ def _mark_failure(executed: Path, error: BaseException) -> None:
 
 
 def render_notebook(notebook: str | Path, out_html: str | Path, parameters: dict | None = None,
-                    timeout_s: int = 1200, offline: bool = False, progress: bool = False) -> Path:
+                    timeout_s: int = 1200, show_code: bool = True, progress: bool = False) -> Path:
     """Execute ``notebook`` with ``parameters`` (papermill, kernel ``python3``, ``timeout_s`` per cell) and
-    write the executed notebook beside ``out_html`` plus the HTML itself (images embedded).
+    write the executed notebook beside ``out_html`` (widget state stored) plus the HTML itself, which opens
+    offline (``notebook_to_html``).
 
     If a cell fails or times out, the HTML is still written, showing the failure, and ``NotebookFailed``
     is raised."""
@@ -87,11 +84,12 @@ def render_notebook(notebook: str | Path, out_html: str | Path, parameters: dict
         papermill.execute_notebook(
             str(notebook), str(executed), parameters=parameters or {}, kernel_name="python3",
             execution_timeout=timeout_s, cwd=str(notebook.parent), progress_bar=progress,
+            store_widget_state=True, config=kernel_config(),
         )
     except Exception as error:  # a cell error, a timeout, a dead kernel: all end in an HTML that says so
         if not executed.is_file():
             raise
         _mark_failure(executed, error)
-        notebook_to_html(executed, out_html, offline=offline)
+        notebook_to_html(executed, out_html, show_code=show_code)
         raise NotebookFailed(f"{notebook.name} failed ({type(error).__name__}); see {out_html}", out_html) from error
-    return notebook_to_html(executed, out_html, offline=offline)
+    return notebook_to_html(executed, out_html, show_code=show_code)

@@ -3,7 +3,7 @@
 The template captions every image in a folder and shows each with its caption, a results table, the loss
 curves, metrics against the toy world's truth when the folder has a ``captions.csv``, and the environment.
 ``build_report`` checks the input, runs the template (papermill, a per-cell timeout) and converts it into
-one HTML file that opens offline (``notebook``).
+one HTML file that opens offline (``notebook``, ``offline``), outputs only unless ``show_code``.
 
 Parameters are the template's ``parameters`` cell (IMAGES, PRESET, METHOD, STRATEGY, STEPS, BUDGET, SEED,
 SENTIMENT, VOCABULARY, ADAPTER, DEVICE, and N_SCENES: how many toy scenes to render when IMAGES is empty).
@@ -86,8 +86,9 @@ def resolve_parameters(pairs: list[tuple[str, str]], declared: dict[str, object]
 
 def build_report(images: str | Path, out_html: str | Path, parameters: dict | None = None,
                  template: str | Path = TEMPLATE, timeout_s: int = DEFAULT_TIMEOUT_S,
-                 progress: bool = True) -> Path:
-    """Check the input, run the template on the images in ``images`` and write ``out_html``.
+                 progress: bool = True, show_code: bool = False) -> Path:
+    """Check the input, run the template on the images in ``images`` and write ``out_html``: its outputs only,
+    unless ``show_code``.
 
     ValueError: no images, an unreadable one, or a parameter the template does not declare.
     ``fuse_edu.report.NotebookFailed``: the template failed; the HTML showing the failure is written.
@@ -103,4 +104,5 @@ def build_report(images: str | Path, out_html: str | Path, parameters: dict | No
     parameters = dict(parameters or {})
     check_names(parameters, declared)
     parameters["IMAGES"] = str(folder.resolve())  # papermill runs the template in its own folder
-    return render_notebook(template, out_html, parameters, timeout_s=timeout_s, offline=True, progress=progress)
+    return render_notebook(template, out_html, parameters, timeout_s=timeout_s, show_code=show_code,
+                           progress=progress)
