@@ -62,8 +62,9 @@ def test_the_wheel_ships_the_course_the_weights_and_the_licenses(wheel):
     assert course_files() <= shipped and len(course_files()) >= 15, sorted(course_files() - shipped)
     assert shipped == course_files(), f"stale or unexpected files: {sorted(shipped - course_files())}"
     assert not any("assignments/source" in n for n in names), "instructor sources (solutions) must not ship"
-    weights = {str(p.relative_to(ROOT)) for p in (ROOT / "fuse_edu" / "toyworld" / "weights").rglob("*") if p.is_file()}
-    assert weights and weights <= names
+    for data in ("toyworld/weights", "report/static"):  # the shipped weights; the widget renderer HTML inlines
+        files = {str(p.relative_to(ROOT)) for p in (ROOT / "fuse_edu" / data).rglob("*") if p.is_file()}
+        assert files and files <= names, sorted(files - names)
     info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     assert {f"{info}/licenses/LICENSE", f"{info}/licenses/THIRD_PARTY_LICENSES.md"} <= names
     metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
