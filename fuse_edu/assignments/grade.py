@@ -16,8 +16,8 @@ again) and the remaining items are still scored. A solution cell that times out 
 out of the restarted kernel. Written answers are listed as "needs manual grading"; graded cells the source
 does not have, and missing, duplicated or edited ones, score zero and say why.
 
-The assignment's reference functions are listed in the source notebook's metadata,
-``fuse_edu.grading_references`` (``["fuse_edu.tensor:tprod", ...]``).
+The assignment's reference functions are found, not declared: every ``fuse_edu`` function or class a test
+cell uses by name (``tprod`` to check ``my_tprod``) is refused to the student's code (``reference_names``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class Score:
     grade_id: str
     points: float
     earned: float | None        # None: needs manual grading
-    status: str = "passed"      # passed, failed, timed out, kernel died, missing, edited, extra, needs manual grading
+    status: str = "passed"      # passed, failed, timed out, kernel died, missing, duplicated, edited, extra,
+                                # needs manual grading
     detail: str = ""
 
 
@@ -146,6 +147,22 @@ class _Runner:
             self.kernel = None
 
 
+def reference_names(source, namespace: dict) -> list[str]:
+    """``"module:qualname"`` of every fuse_edu function or class the source's test cells use by a name that the
+    setup cells bound in ``namespace``."""
+    import ast
+
+    used = {node.id for c in source.cells if is_test(c) for node in ast.walk(ast.parse(c.source))
+            if isinstance(node, ast.Name)}
+    found = set()
+    for name in used:
+        obj = namespace.get(name)
+        module = getattr(obj, "__module__", None) or ""
+        if callable(obj) and (module == "fuse_edu" or module.startswith("fuse_edu.")):
+            found.add(f"{module}:{obj.__qualname__}")
+    return sorted(found)
+
+
 def _plan(source) -> tuple[list[str], list]:
     """(setup code cells, the graded and solution cells in order) of a source notebook."""
     setup = [c.source for c in source.cells if c.cell_type == "code" and not nbgrader_meta(c)]
@@ -182,19 +199,19 @@ def grade_notebook(path: str | Path, sources: dict, timeout_s: float = DEFAULT_T
     result.notes.extend(problem for grade_id, problem in matching.problems.items()
                         if not any(is_graded(c) and nbgrader_meta(c)["grade_id"] == grade_id for c in source.cells))
     setup, items = _plan(source)
-    references = list(source.metadata.get("fuse_edu", {}).get("grading_references", []))
     solutions = [(nbgrader_meta(c)["grade_id"], matching.solutions[nbgrader_meta(c)["grade_id"]])
                  for c in items if is_solution(c) and c.cell_type == "code"
                  and nbgrader_meta(c)["grade_id"] in matching.solutions]
 
     workdir = Path(tempfile.mkdtemp(prefix="fuse-edu-grading-"))
     shutil.copyfile(path, workdir / path.name)
-    runner = _Runner(workdir, setup, references, solutions, timeout_s, result.notes)
+    runner = _Runner(workdir, setup, [], solutions, timeout_s, result.notes)
     namespace: dict = {"__name__": "__main__"}
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             for code in setup:
                 exec(compile(code, "<setup>", "exec"), namespace)
+        runner.references = reference_names(source, namespace)
         runner.start()
         remote, values = {}, []
         for cell in items:
@@ -208,7 +225,8 @@ def grade_notebook(path: str | Path, sources: dict, timeout_s: float = DEFAULT_T
             if not is_graded(cell):
                 continue
             if grade_id in matching.problems:
-                status = "missing" if "missing" in matching.problems[grade_id] else "edited"
+                problem = matching.problems[grade_id]
+                status = "missing" if "missing" in problem else "duplicated" if "appears" in problem else "edited"
                 result.scores.append(Score(grade_id, points, 0.0, status, matching.problems[grade_id]))
                 continue
             if is_manual(cell):
