@@ -131,8 +131,11 @@ class _Runner:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise CellTimeout(f"timed out after {self.timeout_s:g} s")
-        reply = self.kernel.execute(f"__import__({GUARD!r}, fromlist=['call']).call({name!r}, {payload!r})",
-                                    remaining)
+        try:
+            reply = self.kernel.execute(f"__import__({GUARD!r}, fromlist=['call']).call({name!r}, {payload!r})",
+                                        remaining)
+        except CellTimeout:
+            raise CellTimeout(f"timed out after {self.timeout_s:g} s") from None
         if reply.status == "error":
             raise StudentCodeError(f"{name} raised {reply.error}")
         return decode_result(reply.data, name, generators)
