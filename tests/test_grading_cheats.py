@@ -131,11 +131,11 @@ def test_student_code_can_neither_read_nor_overwrite_the_source_nor_leave_a_proc
     assert target.read_bytes() == before
     assert scores(graded) == {"tprod_matches_package": FAILED, "tprod_definition": FAILED}
     assert not any("HIDDEN" in s.detail or "BEGIN" in s.detail for s in graded.scores), graded.scores
-    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and marker in _cmdline(p)]
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and marker in cmdline(p)]
     assert not left, f"processes left running after grading: {left}"
 
 
-def _cmdline(proc: Path) -> str:
+def cmdline(proc: Path) -> str:
     try:
         return (proc / "cmdline").read_bytes().decode(errors="replace")
     except OSError:
