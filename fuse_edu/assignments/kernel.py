@@ -7,8 +7,8 @@ no TCP port is opened, so ipykernel's "running over TCP without encryption" warn
 Isolation the platform allows (``isolation()`` says which applies): where ``unshare`` can make user, network
 and PID namespaces, the kernel runs with no network at all and as PID 1 of its own namespace, so when it ends
 every process it started ends too, even one that left its session. Elsewhere the kernel runs in a new session
-and its process group is killed. Either way ``stop()`` kills it; the kernel's own guard (``kernel_guard``)
-also refuses to start processes.
+and its process group is killed. Either way ``stop()`` kills it (with namespaces, it returns once no process
+of the namespace is left); the kernel's own guard (``kernel_guard``) also refuses to start processes.
 
 ``execute(code, timeout_s)`` returns a ``Reply``; it raises ``CellTimeout`` after ``timeout_s`` seconds and
 ``KernelDied`` when the kernel process ends (``os._exit``, a crash): the caller restarts it for the next item.
@@ -16,6 +16,7 @@ also refuses to start processes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -52,6 +53,30 @@ def isolation() -> str:
     return "namespaces" if done.returncode == 0 else "session"
 
 
+def _pid_namespace_for_children(pid: int) -> str | None:
+    """The PID namespace ``unshare`` (process ``pid``) made for its child; None where /proc does not say."""
+    for _ in range(100):  # unshare makes the namespace right after it starts
+        with contextlib.suppress(OSError):
+            namespace = os.readlink(f"/proc/{pid}/ns/pid_for_children")
+            if namespace != os.readlink("/proc/self/ns/pid"):
+                return namespace
+        time.sleep(0.01)
+    return None
+
+
+def _namespace_members(namespace: str) -> list[int]:
+    """The live processes of this user in PID namespace ``namespace``."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry.name}/ns/pid") == namespace:
+                    with open(f"/proc/{entry.name}/stat") as stat:
+                        if stat.read().rsplit(")", 1)[1].split()[0] != "Z":  # a zombie is already gone
+                            members.append(int(entry.name))
+    return members
+
+
 @dataclass
 class Reply:
     status: str                                   # "ok" or "error"
@@ -66,6 +91,7 @@ class GradingKernel:
     def __init__(self, workdir: str | Path):
         self.workdir = Path(workdir).resolve()
         self.process: subprocess.Popen | None = None
+        self._pid_namespace: str | None = None
         self.client = None
         self._private: str | None = None
 
@@ -92,6 +118,7 @@ class GradingKernel:
         self.process = subprocess.Popen(command, cwd=self.workdir, env=env, start_new_session=True,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
+        self._pid_namespace = _pid_namespace_for_children(self.process.pid) if prefix else None
         self.client = BlockingKernelClient(connection_file=connection)
         self.client.load_connection_file()
         self.client.start_channels()
@@ -147,6 +174,14 @@ class GradingKernel:
                 pass
             self.process.wait()
             self.process = None
+        if self._pid_namespace is not None:  # the namespace's end is asynchronous: wait until it is empty
+            deadline = time.monotonic() + 10
+            while (members := _namespace_members(self._pid_namespace)) and time.monotonic() < deadline:
+                for pid in members:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.02)
+            self._pid_namespace = None
         if self._private is not None:
             shutil.rmtree(self._private, ignore_errors=True)
             self._private = None
