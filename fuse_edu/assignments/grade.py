@@ -186,7 +186,8 @@ def _run_test(code: str, grade_id: str, namespace: dict, runner: _Runner) -> Sco
     except BaseException as error:  # the test's own assert, or the student's error  # noqa: BLE001
         if runner.kernel is None or not runner.kernel.alive():
             return Score(grade_id, 0, 0.0, "kernel died", "the kernel died")
-        return Score(grade_id, 0, 0.0, "failed", f"{type(error).__name__}: {error}".strip())
+        detail = str(error) if isinstance(error, StudentCodeError) else f"{type(error).__name__}: {error}".strip()
+        return Score(grade_id, 0, 0.0, "failed", detail.rstrip(":"))
     return Score(grade_id, 0, None, "passed")
 
 

@@ -156,7 +156,8 @@ class GradingKernel:
             elif kind == "stream" and content.get("name") == "stdout":
                 stdout.append(content.get("text", ""))
             elif kind == "error":
-                reply.status, reply.error = "error", f"{content.get('ename')}: {content.get('evalue')}"
+                name, value = content.get("ename", "Error"), str(content.get("evalue", "")).strip()
+                reply.status, reply.error = "error", f"{name}: {value}" if value else name
             elif kind == "status" and content.get("execution_state") == "idle":
                 break
         reply.stdout = "".join(stdout)

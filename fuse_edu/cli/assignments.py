@@ -62,8 +62,10 @@ def _grade(args: argparse.Namespace) -> int:
     rows = grade_class(args.submissions, args.source, args.out, jobs=args.jobs, timeout_s=args.timeout,
                        feedback=args.feedback)
     totals = [r for r in rows if r["item"] == "total"]
+    width = [max(len(r[key]) for r in totals) for key in ("student", "assignment")]
     for row in totals:
-        print(f"{row['student']:<24} {row['assignment']:<20} {row['earned']} / {row['points'] or '?'}  {row['status']}")
+        print(f"{row['student']:<{width[0]}}  {row['assignment']:<{width[1]}}  {row['earned']} / {row['points'] or '?'}"
+              f"  {row['status']}")
     print(f"fuse-edu assignments: graded {len(totals)} submissions -> {args.out}"
           + (f"; feedback in {args.feedback}" if args.feedback else ""))
     return 0
