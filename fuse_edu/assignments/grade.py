@@ -108,12 +108,15 @@ class _Runner:
                 self.kernel = None
                 if attempt:
                     raise
-        for code in self.setup:
-            reply = self.kernel.execute(code, self.timeout_s)
-            if reply.status == "error":
-                raise RuntimeError(f"the source's setup cell failed in the grading kernel: {reply.error}")
-        self.kernel.execute(f"import {GUARD} as _guard\n_guard.install({self.references!r}, {str(self.workdir)!r})\n"
-                            f"del _guard", self.timeout_s)
+        guard = f"import {GUARD} as _guard\n_guard.install({self.references!r}, {str(self.workdir)!r})\ndel _guard"
+        for what, code in [*(("a setup cell", c) for c in self.setup), ("the guard", guard)]:
+            try:
+                reply = self.kernel.execute(code, self.timeout_s)
+            except (CellTimeout, KernelDied) as error:
+                raise RuntimeError(f"{what} of the source did not finish in the grading kernel ({error}); "
+                                   f"a larger timeout may help") from None
+            if reply.status == "error":  # never run student code unguarded
+                raise RuntimeError(f"{what} of the source failed in the grading kernel: {reply.error}")
         for grade_id, code in self.solutions:
             if grade_id in self.broken:
                 continue
@@ -183,7 +186,7 @@ def _run_test(code: str, grade_id: str, namespace: dict, runner: _Runner) -> Sco
         return Score(grade_id, 0, 0.0, "timed out", str(error))
     except KernelDied as error:
         return Score(grade_id, 0, 0.0, "kernel died", str(error))
-    except BaseException as error:  # the test's own assert, or the student's error  # noqa: BLE001
+    except (Exception, SystemExit) as error:  # the test's own assert, or the student's error
         if runner.kernel is None or not runner.kernel.alive():
             return Score(grade_id, 0, 0.0, "kernel died", "the kernel died")
         detail = str(error) if isinstance(error, StudentCodeError) else f"{type(error).__name__}: {error}".strip()

@@ -1,7 +1,8 @@
 """``fuse-edu assignments release|check|grade``: student copies, one notebook's points, a class folder's CSV.
 
-Exit status: 0 done (``check``: full marks), 1 some points missed (``check``), 2 bad input, including no
-instructor's source folder for ``check`` and ``grade`` (an installed wheel ships the student copies only).
+Exit status: 0 done (``check``: full marks), 1 some points missed (``check``) or the source's own setup failed
+in the grading kernel, 2 bad input, including no instructor's source folder for ``check`` and ``grade`` (an
+installed wheel ships the student copies only).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         return args.assignment_run(args)
     except ValueError as error:
         return fail(COMMAND, str(error), EXIT_BAD_INPUT)
+    except RuntimeError as error:  # the source's own setup failed or timed out in the grading kernel
+        return fail(COMMAND, str(error), EXIT_RUN_FAILED)
 
 
 def _add_grading_options(parser: argparse.ArgumentParser) -> None:
