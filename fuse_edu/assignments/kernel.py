@@ -114,10 +114,10 @@ class GradingKernel:
                    MPLBACKEND="agg", JPY_PARENT_PID="")
         prefix = _UNSHARE if isolation() == "namespaces" else []
         command = [*prefix, sys.executable, "-m", "ipykernel_launcher", "-f", connection,
-                   "--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
-        self.process = subprocess.Popen(command, cwd=self.workdir, env=env, start_new_session=True,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                   "--HistoryManager.enabled=False"]
+        with open(os.path.join(self._private, "kernel.log"), "wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.workdir, env=env, start_new_session=True,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         self._pid_namespace = _pid_namespace_for_children(self.process.pid) if prefix else None
         self.client = BlockingKernelClient(connection_file=connection)
         self.client.load_connection_file()
@@ -125,8 +125,16 @@ class GradingKernel:
         try:
             self.client.wait_for_ready(timeout=START_TIMEOUT_S)
         except RuntimeError as error:
+            last = (self.log().strip().splitlines() or [""])[-1][:300]
             self.stop()
-            raise KernelDied(f"the grading kernel did not start: {error}") from None
+            raise KernelDied(f"the grading kernel did not start: {error} {last}".strip()) from None
+
+    def log(self) -> str:
+        """What the kernel process wrote on its stdout and stderr so far (ipykernel's own log)."""
+        try:
+            return Path(self._private, "kernel.log").read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
