@@ -10,8 +10,8 @@ cells, hidden tests included, with the source's points. Each piece runs where th
 - the setup and test cells run in the grading process, where the names the solution cells define are
   ``RemoteFunction`` proxies into the kernel; results come back as plain data and are checked here.
 
-Per item: a failed assert or error costs that item; so does a timeout (``timeout_s`` per cell, > 0) or a
-dead kernel, after which the kernel is restarted (setup and the student's other solution cells are run
+Per item: a failed assert or error costs that item; so does a timeout (``timeout_s`` per solution or test
+cell, > 0; the source's setup cells get at least ``SETUP_TIMEOUT_S``) or a dead kernel, after which the kernel is restarted (setup and the student's other solution cells are run
 again) and the remaining items are still scored. A solution cell that times out or kills the kernel is left
 out of the restarted kernel. Written answers are listed as "needs manual grading"; graded cells the source
 does not have, and missing, duplicated or edited ones, score zero and say why.
@@ -36,6 +36,7 @@ from fuse_edu.assignments.markup import is_graded, is_manual, is_solution, is_te
 from fuse_edu.assignments.remote import RemoteFunction, StudentCodeError, decode_result, defined_names, encode_call
 
 DEFAULT_TIMEOUT_S = 60.0   # per cell
+SETUP_TIMEOUT_S = 120.0    # at least this for the source's own setup cells: a loaded machine must not fail them
 GUARD = "fuse_edu.assignments.kernel_guard"
 
 
@@ -111,7 +112,7 @@ class _Runner:
         guard = f"import {GUARD} as _guard\n_guard.install({self.references!r}, {str(self.workdir)!r})\ndel _guard"
         for what, code in [*(("a setup cell", c) for c in self.setup), ("the guard", guard)]:
             try:
-                reply = self.kernel.execute(code, self.timeout_s)
+                reply = self.kernel.execute(code, max(self.timeout_s, SETUP_TIMEOUT_S))
             except (CellTimeout, KernelDied) as error:
                 raise RuntimeError(f"{what} of the source did not finish in the grading kernel ({error}); "
                                    f"a larger timeout may help") from None
