@@ -50,6 +50,7 @@ def test_a_class_folder_is_graded_into_an_exact_csv(tmp_path, capfd):
     (folder / "frank").mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), folder / "frank" / "hw.ipynb")
     submit(folder, "grace/04_fuse_backward.ipynb", edit=fill_04, assignment="04_fuse_backward")
+    submit(folder, "grace/late.ipynb", assignment="04_fuse_backward")   # a second, unfilled copy
     out, feedback = tmp_path / "grades.csv", tmp_path / "feedback"
     code = main(["assignments", "grade", str(folder), "--out", str(out), "--jobs", "2", "--timeout", "4",
                  "--feedback", str(feedback)])
@@ -87,6 +88,12 @@ def test_a_class_folder_is_graded_into_an_exact_csv(tmp_path, capfd):
         ["grace", "grace/04_fuse_backward.ipynb", "04_fuse_backward", "why_transpose", "2", "",
          "needs manual grading", ""],
         ["grace", "grace/04_fuse_backward.ipynb", "04_fuse_backward", "total", "7", "5", "needs manual grading", ""],
+        ["grace", "grace/late.ipynb", "04_fuse_backward", "ttranspose_matches", "2", "0", "failed",
+         "my_ttranspose raised NotImplementedError"],
+        ["grace", "grace/late.ipynb", "04_fuse_backward", "gradient_matches", "3", "0", "failed",
+         "my_fuse_gradient raised NotImplementedError"],
+        ["grace", "grace/late.ipynb", "04_fuse_backward", "why_transpose", "2", "", "needs manual grading", ""],
+        ["grace", "grace/late.ipynb", "04_fuse_backward", "total", "7", "0", "needs manual grading", ""],
     ]
     with out.open(newline="") as file:
         rows = list(csv.reader(file))
@@ -95,7 +102,8 @@ def test_a_class_folder_is_graded_into_an_exact_csv(tmp_path, capfd):
 
     pages = sorted(p.relative_to(feedback).as_posix() for p in feedback.rglob("*.html"))
     assert pages == ["alice/01_tprod_fft.html", "bob_01_tprod_fft/01_tprod_fft.html", "carol/01_tprod_fft.html",
-                     "dave/01_tprod_fft.html", "erin/01_tprod_fft.html", "grace/04_fuse_backward.html"]
+                     "dave/01_tprod_fft.html", "erin/01_tprod_fft.html", "grace/04_fuse_backward-late.html",
+                     "grace/04_fuse_backward.html"]
     bob = (feedback / "bob_01_tprod_fft" / "01_tprod_fft.html").read_text()
     assert "float32 in must give real float32 out" in bob and "HIDDEN" not in bob and "<script" not in bob
     assert "adjoint" in (feedback / "grace" / "04_fuse_backward.html").read_text()

@@ -11,7 +11,8 @@
 - writes ``out_csv``: one row per student, submission and item, then a ``total`` row per submission, sorted by
   student and file; columns ``CSV_COLUMNS``. A written answer has an empty ``earned`` and the status
   "needs manual grading"; a file that cannot be graded at all gets one ``total`` row with status "not graded";
-- with ``feedback``, writes ``feedback/STUDENT/ASSIGNMENT.html`` per submission (``feedback.feedback_html``).
+- with ``feedback``, writes ``feedback/STUDENT/ASSIGNMENT.html`` per submission (``feedback.feedback_html``);
+  a student's second submission of the same assignment gets ``ASSIGNMENT-FILE.html``.
 """
 
 from __future__ import annotations
@@ -86,11 +87,15 @@ def grade_class(submissions: str | Path, source: str | Path, out_csv: str | Path
         for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook",
                            disable=not progress, file=sys.stderr):
             results[futures[future]] = future.result()
-    rows = []
+    rows, pages = [], set()
     for student, path in found:
         rows.extend(rows_for(student, str(path.relative_to(submissions)), results[path]))
         if feedback is not None and not isinstance(results[path], str):
-            write_feedback(results[path], student, feedback)
+            page = results[path].assignment
+            if (student, page) in pages:  # a second submission of one assignment: a page of its own
+                page = f"{page}-{path.stem}"
+            pages.add((student, page))
+            write_feedback(results[path], student, feedback, page)
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="", encoding="utf-8") as file:

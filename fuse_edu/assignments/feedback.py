@@ -41,9 +41,9 @@ def feedback_html(graded: GradedSubmission, student: str) -> str:
     return "\n".join(parts)
 
 
-def write_feedback(graded: GradedSubmission, student: str, folder: str | Path) -> Path:
-    """Write ``folder/STUDENT/ASSIGNMENT.html``; returns its path."""
-    path = Path(folder) / student / f"{graded.assignment}.html"
+def write_feedback(graded: GradedSubmission, student: str, folder: str | Path, page: str | None = None) -> Path:
+    """Write ``folder/STUDENT/PAGE.html`` (PAGE: the assignment's name by default); returns its path."""
+    path = Path(folder) / student / f"{page or graded.assignment}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(feedback_html(graded, student), encoding="utf-8")
     return path
