@@ -39,6 +39,13 @@ def test_the_guard_refuses_references_processes_outside_files_and_object_walks(t
         "object walk": "import gc; gc.get_objects()",
         "ctypes": "import ctypes; ctypes.CDLL(None)",
         "signal": "import os; os.kill(os.getppid(), 9)",
+        "aliased reference path": "import fuse_edu.tensor as T; open('/proc/self/root' + T.__file__).read()",
+        "patched os.path": f"import os.path, posixpath\nos.path.realpath = posixpath.normpath = lambda p: "
+                           f"{str(work)!r}\nopen({str(tmp_path / 'x.txt')!r}, 'w')",
+        "two-faced path": f"class P:\n    n = 0\n    def __fspath__(self):\n        P.n += 1\n"
+                          f"        return {str(tmp_path / 'x.txt')!r} if P.n % 2 else 'inside.txt'\nopen(P(), 'w')",
+        "link out": f"import os; os.symlink({str(notebook)!r}, 'link.ipynb')",
+        "folder descriptor": f"import os; os.open({str(tmp_path)!r}, os.O_RDONLY)",
     }
     with GradingKernel(work) as kernel:
         assert kernel.execute("import torch\nfrom fuse_edu.tensor import tprod", 60).status == "ok"

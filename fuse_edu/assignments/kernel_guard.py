@@ -8,9 +8,11 @@
   ``importlib.reload``, a fresh import and ``inspect.getsource`` cannot bring it back.
 - **An audit hook** (``sys.addaudithook``: it cannot be removed) refuses: starting processes (subprocess,
   ``os.system``, fork, exec, spawn), signalling other processes, ``ctypes``, ``gc``'s object walks (which could
-  reach the hook's state), sockets; writing, renaming or deleting files outside ``workdir``; and reading any
-  notebook (``.ipynb``) outside ``workdir``. Its state lives in closure cells of immutable values, and it calls
-  no global name, so rebinding module globals or builtins does not switch it off.
+  reach the hook's state), sockets, making links; writing, renaming or deleting files outside ``workdir``,
+  ``os.open`` outside it (so no descriptor of an outside folder), and reading any notebook (``.ipynb``) outside
+  it; a path that is not exactly a str or bytes. Its state lives in closure cells of immutable values, and it
+  calls no global name and no patchable library function, so rebinding module globals, builtins or
+  ``os.path`` does not switch it off.
 
 ``call(name, payload)`` runs the student's function ``name`` on the arguments in ``payload`` (base64 of
 ``torch.save``; generators travel as their state) and publishes the result the same way, as display data of
@@ -27,14 +29,14 @@ GENERATOR_KEY = "__fuse_edu_generator_state__"
 
 _REFUSED_EVENTS = frozenset({
     "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-    "os.startfile", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn",
+    "os.startfile", "os.kill", "os.killpg", "signal.pthread_kill", "pty.spawn", "os.symlink", "os.link",
     "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.PyObj_FromPtr",
     "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents",
     "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
     "sys.setprofile", "sys.settrace", "sys._current_frames",
 })
-_PATH_EVENTS = frozenset({"os.remove", "os.rmdir", "os.rename", "os.symlink", "os.link", "os.truncate",
+_PATH_EVENTS = frozenset({"os.remove", "os.rmdir", "os.rename", "os.truncate",
                           "os.chmod", "os.chown", "os.mkdir", "os.utime", "shutil.rmtree", "shutil.copyfile",
                           "shutil.copymode", "shutil.copystat", "shutil.move", "shutil.chown"})
 
@@ -46,14 +48,15 @@ def _refusal(name: str):
     return refused
 
 
-def _block_references(references: list[str]) -> tuple[frozenset, frozenset]:
-    """Replace each reference everywhere it is held; returns (their module names, their files' real paths)."""
+def _block_references(references: list[str]) -> frozenset:
+    """Replace each reference everywhere it is held; returns the (device, inode) of their modules' files and
+    bytecode, so no path to them, however spelt, can be opened."""
     import importlib
     import importlib.util
     import os
     import sys
 
-    replaced, modules, files = [], set(), set()
+    replaced, files = [], set()
     for ref in references:
         module_name, _, attr = ref.partition(":")
         module = importlib.import_module(module_name)
@@ -63,10 +66,12 @@ def _block_references(references: list[str]) -> tuple[frozenset, frozenset]:
         refusal = _refusal(f"{module_name}.{attr}")
         setattr(owner, attr.split(".")[-1], refusal)
         replaced.append((obj, refusal))
-        modules.add(module_name)
-        source = os.path.realpath(module.__file__)
-        files.add(source)
-        files.add(os.path.realpath(importlib.util.cache_from_source(source)).rsplit(".", 2)[0])  # any .pyc
+        source = module.__file__
+        cache = os.path.dirname(importlib.util.cache_from_source(source))
+        stem = os.path.basename(source).rsplit(".", 1)[0] + "."
+        paths = [source] + [os.path.join(cache, n) for n in (os.listdir(cache) if os.path.isdir(cache) else [])
+                            if n.startswith(stem)]
+        files.update((st.st_dev, st.st_ino) for st in map(os.stat, paths))
     namespaces = [vars(m) for m in list(sys.modules.values()) if hasattr(m, "__dict__")]
     try:
         namespaces.append(get_ipython().user_ns)  # noqa: F821 (the kernel's user namespace)
@@ -77,49 +82,68 @@ def _block_references(references: list[str]) -> tuple[frozenset, frozenset]:
             for original, refusal in replaced:
                 if value is original:
                     namespace[key] = refusal
-    return frozenset(modules), frozenset(files)
+    return frozenset(files)
 
 
 def _make_hook(workdir: str, blocked_files: frozenset, refused_events=_REFUSED_EVENTS, path_events=_PATH_EVENTS):
+    """The audit hook. Every name it uses is bound here, at install time: built-in functions and str methods,
+    which student code cannot patch. Paths are judged lexically (``..`` and ``.`` folded against the current
+    directory; the guard refuses making links, so no link inside the working folder leads out), except the
+    reference files, judged by inode."""
     import os
 
-    realpath, fspath, sep = os.path.realpath, os.fspath, os.sep
+    getcwd, stat, fspath = os.getcwd, os.stat, os.fspath
     writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    inside_prefix = workdir.rstrip(sep) + sep
-    is_str, is_int, str_type, bytes_type, any_, has = isinstance, isinstance, str, bytes, any, hasattr
-    error = PermissionError
+    inside_prefix = workdir.rstrip("/") + "/"
+    kind, str_type, bytes_type, int_type, any_, error, os_error = type, str, bytes, int, any, PermissionError, OSError
 
-    def real(path):
-        if is_int(path, int):
-            return None
-        path = fspath(path)
-        if is_str(path, bytes_type):
+    def absolute(path):
+        """``path`` (exactly a str or bytes; anything else, which could answer differently when asked twice, is
+        refused) as an absolute path with ``.`` and ``..`` folded."""
+        if kind(path) is bytes_type:
             path = path.decode(errors="replace")
-        return realpath(path)
+        elif kind(path) is not str_type:
+            raise error(f"paths must be str or bytes while grading, not {kind(path).__name__}")
+        if not path.startswith("/"):
+            path = getcwd() + "/" + path
+        parts = []
+        for part in path.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        return "/" + "/".join(parts)
 
     def inside(path):
-        return path is None or path == workdir or path.startswith(inside_prefix)
+        return path == workdir or path.startswith(inside_prefix)
 
     def hook(event, args):
         if event in refused_events:
             raise error(f"{event} is refused while grading")
         if event == "open":
             path, mode, flags = args
-            path = real(path)
-            if path is None:
-                return
-            if any_(path == f or (path.startswith(f + ".") and "__pycache__" in path) for f in blocked_files):
-                raise error(f"reading {path} is refused while grading")
-            writes = any_(c in mode for c in "wax+") if is_str(mode, str_type) else bool((flags or 0) & writing)
+            if kind(path) is int_type:
+                return  # an already open descriptor: it was judged when it was opened
+            path = absolute(path)
+            try:
+                st = stat(path)
+                if (st.st_dev, st.st_ino) in blocked_files:
+                    raise error(f"reading {path} is refused while grading")
+            except os_error as problem:
+                if kind(problem) is error:
+                    raise
+            if mode is None and not inside(path):  # os.open: a descriptor (of a folder, too) only inside
+                raise error(f"os.open of {path} is refused while grading: only the working folder is open")
+            writes = any_(c in mode for c in "wax+") if kind(mode) is str_type else bool((flags or 0) & writing)
             if writes and not inside(path):
                 raise error(f"writing {path} is refused while grading: only the working folder is writable")
             if path.endswith(".ipynb") and not inside(path):
                 raise error(f"reading {path} is refused while grading")
         elif event in path_events:
             for arg in args[:2]:
-                if is_str(arg, (str_type, bytes_type)) or has(arg, "__fspath__"):
-                    if not inside(real(arg)):
-                        raise error(f"{event} outside the working folder is refused while grading")
+                if arg is not None and kind(arg) is not int_type and not inside(absolute(arg)):
+                    raise error(f"{event} outside the working folder is refused while grading")
     return hook
 
 
@@ -128,7 +152,7 @@ def install(references: list[str], workdir: str) -> None:
     import os
     import sys
 
-    _, blocked_files = _block_references(list(references))
+    blocked_files = _block_references(list(references))
     sys.addaudithook(_make_hook(os.path.realpath(workdir), blocked_files))
 
 
