@@ -46,6 +46,9 @@ def test_the_guard_refuses_references_processes_outside_files_and_object_walks(t
                           f"        return {str(tmp_path / 'x.txt')!r} if P.n % 2 else 'inside.txt'\nopen(P(), 'w')",
         "link out": f"import os; os.symlink({str(notebook)!r}, 'link.ipynb')",
         "folder descriptor": f"import os; os.open({str(tmp_path)!r}, os.O_RDONLY)",
+        "fresh _posixsubprocess": "import importlib.util, _posixsubprocess as p\n"
+                                  "importlib.util.module_from_spec(importlib.util.spec_from_file_location(p.__name__, "
+                                  "p.__file__))",
     }
     with GradingKernel(work) as kernel:
         assert kernel.execute("import torch\nfrom fuse_edu.tensor import tprod", 60).status == "ok"
@@ -56,6 +59,8 @@ def test_the_guard_refuses_references_processes_outside_files_and_object_walks(t
             reply = kernel.execute(code, 30)
             assert reply.error.startswith("PermissionError"), (what, reply)
         assert "without encryption" not in kernel.log()  # IPC sockets, not TCP: ipykernel has nothing to warn of
+        unaudited = kernel.execute("import _posixsubprocess; _posixsubprocess.fork_exec", 30)
+        assert unaudited.error == "AttributeError: module '_posixsubprocess' has no attribute 'fork_exec'"
         allowed = kernel.execute("open('mine.txt', 'w').write('ok'); print(open('mine.txt').read(), "
                                  "torch.fft.fft(torch.ones(4)).real.sum().item())", 30)
         assert allowed.status == "ok" and allowed.stdout == "ok 4.0\n", allowed

@@ -7,7 +7,8 @@
   function that raises PermissionError. Reading the reference module's file (or its bytecode) is refused, so
   ``importlib.reload``, a fresh import and ``inspect.getsource`` cannot bring it back.
 - **An audit hook** (``sys.addaudithook``: it cannot be removed) refuses: starting processes (subprocess,
-  ``os.system``, fork, exec, spawn), signalling other processes, ``ctypes``, ``gc``'s object walks (which could
+  ``os.system``, fork, exec, spawn; ``_posixsubprocess.fork_exec``, which raises no event, is deleted and its
+  module may not be loaded again), signalling other processes, ``ctypes``, ``gc``'s object walks (which could
   reach the hook's state), sockets, making links; writing, renaming or deleting files outside ``workdir``,
   ``os.open`` outside it (so no descriptor of an outside folder), and reading any notebook (``.ipynb``) outside
   it; a path that is not exactly a str or bytes. Its state lives in closure cells of immutable values, and it
@@ -121,6 +122,8 @@ def _make_hook(workdir: str, blocked_files: frozenset, refused_events=_REFUSED_E
     def hook(event, args):
         if event in refused_events:
             raise error(f"{event} is refused while grading")
+        if event == "import" and args[0] == "_posixsubprocess":  # a fresh copy would bring fork_exec back
+            raise error("importing _posixsubprocess again is refused while grading")
         if event == "open":
             path, mode, flags = args
             if kind(path) is int_type:
@@ -153,6 +156,9 @@ def install(references: list[str], workdir: str) -> None:
     import sys
 
     blocked_files = _block_references(list(references))
+    import _posixsubprocess  # subprocess's own fork-and-exec, which raises no audit event of its own
+
+    del _posixsubprocess.fork_exec
     sys.addaudithook(_make_hook(os.path.realpath(workdir), blocked_files))
 
 
