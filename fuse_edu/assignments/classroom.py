@@ -86,7 +86,10 @@ def grade_class(submissions: str | Path, source: str | Path, out_csv: str | Path
         futures = {pool.submit(_grade_one, path, sources, timeout_s): path for _, path in found}
         for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook",
                            disable=not progress, file=sys.stderr):
-            results[futures[future]] = future.result()
+            try:
+                results[futures[future]] = future.result()
+            except Exception as error:  # the worker itself died (BrokenProcessPool): the row says so, no traceback
+                results[futures[future]] = f"grading stopped: {type(error).__name__}: {error}"
     rows, pages = [], set()
     for student, path in found:
         rows.extend(rows_for(student, str(path.relative_to(submissions)), results[path]))
