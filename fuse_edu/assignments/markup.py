@@ -1,13 +1,16 @@
 """nbgrader's markup in assignment notebooks, and releasing student copies from it.
 
-The notebooks in ``notebooks/assignments/`` use nbgrader's own markup, so nbgrader can run them as
-they are (``nbgrader generate_assignment``); ``release`` is the small offline version of that step.
+The instructor's notebooks in ``notebooks/assignments/source/`` (solutions and hidden tests) use nbgrader's
+own markup, so nbgrader can run them as they are (``nbgrader generate_assignment``); ``release`` is the small
+offline version of that step and writes the student copies (``notebooks/assignments/release/`` holds them).
 
 - **Solution cell**: cell metadata ``nbgrader: {solution: true, grade: false, locked: false, grade_id}``.
   The lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` are the teacher's answer.
 - **Graded test cell**: ``nbgrader: {grade: true, solution: false, locked: true, points, grade_id}``.
   It earns its points when it runs without an error. Lines from ``### BEGIN HIDDEN TESTS`` to
   ``### END HIDDEN TESTS`` are tests the students do not see.
+- **Written answer** (manual grading): a markdown cell with ``nbgrader: {solution: true, grade: true, points}``;
+  its solution region holds the rubric. It is never auto-scored.
 
 ``release(source, out)`` writes student copies the way nbgrader's ClearSolutions, ClearHiddenTests and
 ClearOutput preprocessors do: every solution region becomes ``# YOUR CODE HERE`` /
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from fuse_edu.report import REPO_NOTEBOOKS
 
-SOURCE = REPO_NOTEBOOKS / "assignments"
+SOURCE = REPO_NOTEBOOKS / "assignments" / "source"     # instructor copies: absent from an installed wheel
+RELEASE = REPO_NOTEBOOKS / "assignments" / "release"   # the student copies, as ``release`` writes them
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"   # nbgrader's default stub for Python
@@ -42,8 +46,19 @@ def is_graded(cell) -> bool:
     return bool(nbgrader_meta(cell).get("grade"))
 
 
-def read_assignment(path: str | Path):
-    """The notebook at ``path``; a ValueError unless it is one (a readable notebook with graded cells)."""
+def is_manual(cell) -> bool:
+    """A written answer graded by hand: a markdown cell that is both solution and graded."""
+    return cell.cell_type == "markdown" and is_solution(cell) and is_graded(cell)
+
+
+def is_test(cell) -> bool:
+    """An autograded test: a graded code cell that is not a solution."""
+    return cell.cell_type == "code" and is_graded(cell) and not is_solution(cell)
+
+
+def read_assignment(path: str | Path, require_graded: bool = True):
+    """The notebook at ``path``; a ValueError unless it is one (a readable notebook with graded cells; with
+    ``require_graded=False``, any nbgrader cell: a submission whose graded cells were all deleted still is one)."""
     import nbformat
 
     path = Path(path)
@@ -55,9 +70,9 @@ def read_assignment(path: str | Path):
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # nbformat raises several kinds for a file that is not a notebook
         raise ValueError(f"{path} is not a readable notebook ({type(error).__name__}: {error})") from None
-    if not any(is_graded(cell) for cell in nb.cells):
+    if not any(is_graded(cell) if require_graded else nbgrader_meta(cell) for cell in nb.cells):
         raise ValueError(f"{path} is not an assignment: no cell has nbgrader metadata with grade: true "
-                         f"(graded test cells); see {SOURCE}")
+                         f"(graded test cells)")
     return nb
 
 
@@ -124,3 +139,16 @@ def release(out: str | Path, source: str | Path = SOURCE) -> list[Path]:
         nbformat.write(student_copy(read_assignment(path), path.name), out / path.name)
         written.append(out / path.name)
     return written
+
+
+def copy_released(out: str | Path, released: str | Path = RELEASE) -> list[Path]:
+    """Copy the shipped student copies in ``released`` into ``out`` (where no source folder is at hand, as in an
+    installed wheel); returns the written paths."""
+    import shutil
+
+    released, out = Path(released), Path(out)
+    paths = sorted(released.glob("*.ipynb"))
+    if not paths:
+        raise ValueError(f"no student copies in {released}")
+    out.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(path, out / path.name)) for path in paths]
