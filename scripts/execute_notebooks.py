@@ -1,7 +1,7 @@
 """Execute notebooks in place and normalise their metadata, so the stored outputs nbval compares are fresh.
 
 Usage: python scripts/execute_notebooks.py [--timeout S] [NOTEBOOK ...]
-(default: the walk-throughs, the report template, the assignments)
+(default: the walk-throughs, the report template, the assignments' instructor sources)
 
 Normalisation keeps cell ``tags`` (papermill's ``parameters`` tag lives there) and ``nbgrader`` metadata, sets the
 kernel to ``python3``, keeps the widget state the run stored (so widgets render where no kernel runs: JupyterLab
@@ -55,12 +55,12 @@ def main(argv: list[str]) -> int:
                                      epilog="Stores widget state and normalises metadata; see the module docstring.")
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                         help="notebooks to execute in place (default: the walk-throughs, the report template, "
-                             "the assignments)")
+                             "the assignments' instructor sources)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds any one cell may run (default: 900)")
     args = parser.parse_args(argv)
     paths = [Path(p) for p in args.notebooks] or [
         *sorted(Path("notebooks").glob("[0-9]*.ipynb")), Path("notebooks/report.ipynb"),
-        *sorted(Path("notebooks/assignments").glob("*.ipynb"))]
+        *sorted(Path("notebooks/assignments/source").glob("*.ipynb"))]
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
