@@ -4,6 +4,8 @@ that fetches nothing, formulas as MathML, widgets rendered from stored state, co
 
 from __future__ import annotations
 
+import os
+
 import re
 from pathlib import Path
 
@@ -121,6 +123,21 @@ def test_kernels_talk_over_ipc_not_unencrypted_tcp():
     import os
 
     assert kernel_config().KernelManager.transport == ("tcp" if os.name == "nt" else "ipc")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="IPC sockets are a POSIX transport")
+def test_a_kernel_started_in_another_folder_answers_over_ipc(tmp_path):
+    """The sockets' path is absolute and unique: a kernel whose working folder differs from the client's (as
+    when a notebook runs in its own folder) is still reached, and two configs never share sockets."""
+    from nbclient import NotebookClient
+
+    first, second = kernel_config(), kernel_config()
+    assert os.path.isabs(first.KernelManager.ip) and first.KernelManager.ip != second.KernelManager.ip
+    (tmp_path / "elsewhere").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; print(os.getcwd())")])
+    NotebookClient(nb, timeout=60, startup_timeout=60, kernel_name="python3", config=first,
+                   resources={"metadata": {"path": str(tmp_path / "elsewhere")}}).execute()
+    assert nb.cells[0].outputs[0]["text"].strip() == str(tmp_path / "elsewhere")
 
 
 @needs_chromium

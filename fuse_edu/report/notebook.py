@@ -18,12 +18,22 @@ REPO_NOTEBOOKS = course_path("notebooks")
 
 def kernel_config():
     """Kernel settings for every run: IPC transport where the platform has it (not Windows), so code and
-    outputs never travel over unencrypted TCP and the kernel has nothing to warn about."""
-    import os
+    outputs never travel over unencrypted TCP and the kernel has nothing to warn about.
 
+    The sockets get an absolute, unique path in Jupyter's runtime folder (jupyter_client removes them when the
+    kernel stops): its default, a relative ``kernel-ipc``, resolves against each process's own working folder,
+    so a kernel started in the notebook's folder would listen where a client elsewhere never looks."""
+    import os
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
     from traitlets.config import Config
 
-    return Config({"KernelManager": {"transport": "tcp" if os.name == "nt" else "ipc"}})
+    if os.name == "nt":
+        return Config({"KernelManager": {"transport": "tcp"}})
+    os.makedirs(jupyter_runtime_dir(), exist_ok=True)
+    sockets = os.path.join(jupyter_runtime_dir(), f"fuse_edu-{uuid.uuid4().hex[:12]}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": sockets}})
 
 
 class NotebookFailed(RuntimeError):
