@@ -53,7 +53,7 @@ def test_every_notebook_has_one_flat_parameters_cell():
 
 # ----------------------------------------------------------------------------------------- the template
 
-def test_the_template_declares_the_issue_s_parameters():
+def test_the_template_declares_its_documented_parameters():
     declared = declared_parameters()
     assert set(PARAMETERS) <= set(declared)
     assert declared["PRESET"] == "toy" and declared["METHOD"] == "gcg" and isinstance(declared["STEPS"], int)
