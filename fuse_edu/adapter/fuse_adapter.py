@@ -267,7 +267,8 @@ class FuseAdapter:
             adapter.check_content(path, dims=dims)  # against the tables in hand, not only the file's word
         except ValueError as error:
             reason = str(error).replace(f"{path}: ", "").replace(f"{path} ", "")
-            log.warning("adapter cache %s is corrupt (%s); refitting", path, reason)
+            fault = "cannot be trusted" if "no checksum" in reason else "is corrupt"  # no checksum: an older cache
+            log.warning("adapter cache %s %s (%s); refitting", path, fault, reason)
             return None
         if adapter.info.get("version_in_file") != fuse_edu.__version__:
             log.warning("adapter cache %s was written by fuse_edu %s, this is %s; refitting",
