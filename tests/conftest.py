@@ -23,6 +23,23 @@ if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Start the selected second-seed notebook runs now, in the background (``tests/second_seed.py``)."""
+    from fuse_edu.report import REPO_NOTEBOOKS
+    from tests import second_seed
+
+    names = [item.callspec.params["name"] for item in items
+             if item.originalname == "test_notebook_passes_with_another_seed"]
+    if names and not config.option.collectonly:
+        second_seed.start(REPO_NOTEBOOKS, names)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import second_seed
+
+    second_seed.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
     """``FUSE_EDU_CACHE`` points into this session's temporary folder: tests never read or write the user's

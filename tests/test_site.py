@@ -26,7 +26,8 @@ from tests.browser import browser, leaves_machine, needs_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 WALK_THROUGHS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
-PAGES = ["docs/course.html", "README.html", "docs/deviations.html", "docs/site/api.html", "notebooks/report.html",
+PAGES = ["docs/course.html", "README.html", "docs/deviations.html", "docs/assignments.html", "docs/site/api.html",
+         "notebooks/report.html",
          *(f"notebooks/{name}.html" for name in WALK_THROUGHS)]
 # as `make site` runs it: make-mode keeps everything Sphinx and myst-nb write inside the output folder
 SPHINX = [sys.executable, "-m", "sphinx", "-M", "html", "."]
@@ -78,8 +79,26 @@ def test_every_page_is_built(site):
     assert [page for page in PAGES if not (site / page).is_file()] == []
     home = (site / "index.html").read_text(encoding="utf-8")
     assert 'url=docs/course.html' in home, "the site's root opens the course map"
-    leaks = [p.name for p in site.rglob("*.html") if "BEGIN SOLUTION" in p.read_text(encoding="utf-8")]
+    assert not (site / "notebooks" / "assignments").exists()
+    answers = _solution_lines()
+    assert len(answers) >= 10
+    leaks = [(p.name, line) for p in site.rglob("*.html")
+             for text in [html.unescape(re.sub(r"<[^>]+>", "", p.read_text(encoding="utf-8")))]
+             for line in answers if line in text]
     assert leaks == [], "the site never shows an assignment's solutions"
+
+
+def _solution_lines() -> set[str]:
+    """The distinctive lines of every instructor solution (inside BEGIN/END SOLUTION, 25 characters or more) that
+    no walk-through shows anyway."""
+    lines = set()
+    for path in (ROOT / "notebooks" / "assignments" / "source").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for region in re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)\n[^\n]*END SOLUTION", cell.source, flags=re.S):
+                lines |= {line.strip() for line in region.split("\n") if len(line.strip()) >= 25}
+    taught = "\n".join(cell.source for path in (ROOT / "notebooks").glob("*.ipynb")
+                       for cell in nbformat.read(path, as_version=4).cells)
+    return {line for line in lines if line not in taught}
 
 
 def test_every_page_renders_offline_with_its_images_links_formulas_and_widgets(site, server):

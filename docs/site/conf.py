@@ -27,10 +27,11 @@ copyright = "the fuse_edu authors"
 
 root_doc = "docs/course"
 WALK_THROUGHS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9]*.ipynb"))
-include_patterns = ["README.md", "docs/course.md", "docs/deviations.md", "docs/site/api.md",
+include_patterns = ["README.md", "docs/course.md", "docs/deviations.md", "docs/assignments.md", "docs/site/api.md",
                     *(f"notebooks/{name}.ipynb" for name in WALK_THROUGHS), "notebooks/report.ipynb"]
-# pruned while Sphinx looks for sources (include_patterns alone would still walk the virtualenv); the assignments
-# stay off the site because the repository's copies are the instructor's, solutions and hidden tests included
+# pruned while Sphinx looks for sources (include_patterns alone would still walk the virtualenv); the assignment
+# notebooks stay off the site because the repository's copies are the instructor's, solutions and hidden tests
+# included (the instructor's guide, docs/assignments.md, holds none and is a page)
 exclude_patterns = [".venv", "**/.venv", ".git", "site", "out", "build", "dist", "benchmarks", "tests", "scripts",
                     "fuse_edu", "notebooks/assignments", "**/.ipynb_checkpoints"]
 
@@ -57,7 +58,7 @@ def _source(app, docname: str, source: list[str]) -> None:
     """The course map carries the site's table of contents (hidden: the map itself says what each page is)."""
     if docname == root_doc:
         pages = ["/README", *(f"/notebooks/{name}" for name in WALK_THROUGHS), "/notebooks/report",
-                 "/docs/deviations", "/docs/site/api"]
+                 "/docs/deviations", "/docs/assignments", "/docs/site/api"]
         source[0] += "\n\n```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + "\n".join(pages) + "\n```\n"
 
 
