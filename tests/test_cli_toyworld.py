@@ -45,3 +45,13 @@ def test_cli_out_that_cannot_be_a_folder_is_a_message_not_a_traceback(tmp_path, 
     assert "fuse-edu: error:" in err and "a_file" in err and "Traceback" not in err
 
 
+
+
+@pytest.mark.parametrize("bad_seed", ["-1", str(2**70)])
+def test_cli_refuses_a_seed_outside_the_accepted_range(tmp_path, capsys, bad_seed):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["toyworld", "render", "--n", "1", "--seed", bad_seed, "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seed" in err and "4294967295" in err and bad_seed in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()

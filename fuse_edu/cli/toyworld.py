@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fuse_edu.cli.common import int_at_least
+from fuse_edu.cli.common import SEED_MAX, int_at_least, seed
 from fuse_edu.toyworld import render_to_folder
 from fuse_edu.toyworld.scenes import MIN_RENDER_SIZE
 
@@ -27,7 +27,8 @@ def add_toyworld_commands(commands: argparse._SubParsersAction) -> None:
         epilog="example:\n  fuse-edu toyworld render --n 16 --seed 0 --objects 2 --out scenes/",
     )
     render.add_argument("--n", type=int_at_least(1), required=True, help="number of scenes (positive)")
-    render.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default: 0)")
+    render.add_argument("--seed", type=seed, default=0,
+                        help=f"random seed from 0 to {SEED_MAX}; same seed, same files (default: 0)")
     render.add_argument("--objects", choices=("1", "2", "mix"), default="1",
                         help="objects per scene: 1, 2, or mix for an even mix (default: 1)")
     render.add_argument("--size", type=int_at_least(MIN_RENDER_SIZE), default=64,
