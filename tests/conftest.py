@@ -23,13 +23,14 @@ if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(1)
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected what will not run
 def pytest_collection_modifyitems(config, items):
     """Start the selected second-seed notebook runs now, in the background (``tests/second_seed.py``)."""
     from fuse_edu.report import REPO_NOTEBOOKS
     from tests import second_seed
 
     names = [item.callspec.params["name"] for item in items
-             if item.originalname == "test_notebook_passes_with_another_seed"]
+             if getattr(item, "originalname", None) == "test_notebook_passes_with_another_seed"]
     if names and not config.option.collectonly:
         second_seed.start(REPO_NOTEBOOKS, names)
 

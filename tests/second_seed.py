@@ -31,6 +31,8 @@ TIMEOUT_S = 900  # per notebook, start to end
 
 _runs: dict[str, Future] = {}
 _pool: ThreadPoolExecutor | None = None
+_running: set[subprocess.Popen] = set()
+_stopping = False
 
 
 def _run(notebooks: Path, name: str, out_dir: Path) -> subprocess.CompletedProcess:
@@ -39,10 +41,19 @@ def _run(notebooks: Path, name: str, out_dir: Path) -> subprocess.CompletedProce
                "--cwd", str(notebooks), "--execution-timeout", "600", "--no-progress-bar"]
     # its own cache folder: tests never touch the user's cache, and these start before the session's is set
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FUSE_EDU_CACHE": str(out_dir / "cache")}
-    try:
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        return subprocess.CompletedProcess(command, 124, "", f"timed out after {TIMEOUT_S} s: {error}")
+    if _stopping:
+        return subprocess.CompletedProcess(command, 125, "", "not run: the test session ended first")
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        _running.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            stderr += f"\ntimed out after {TIMEOUT_S} s"
+        finally:
+            _running.discard(process)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def start(notebooks: Path, names: list[str]) -> None:
@@ -65,6 +76,11 @@ def result(notebooks: Path, name: str) -> subprocess.CompletedProcess:
 
 
 def stop() -> None:
-    """Drop queued runs that never started (a session cut short); a running one finishes within TIMEOUT_S."""
+    """End the session's runs: queued ones never start, a running one is terminated (a session cut short, or a
+    selection that did not wait for every run); ipykernel's parent poller ends the orphaned kernel."""
+    global _stopping
+    _stopping = True
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
+    for process in list(_running):
+        process.terminate()
