@@ -1,6 +1,7 @@
 """GCG, Greedy Coordinate Gradient (Zou et al. 2023): gradient-ranked single-token swaps, scored exactly.
 
 One step:
+
 1. the gradient of the loss w.r.t. the prompt's one-hot token matrix, (T, V), from one backward pass
    and one matmul (``Objective.one_hot_gradient``); through FUSE for the secondary models;
 2. per position, the k allowed tokens whose gradient is most negative: a first-order guess at which
@@ -8,6 +9,7 @@ One step:
 3. a batch of distinct single-swap candidates drawn from those T*k swaps on the device;
 4. every candidate scored exactly; the next step starts from the batch's best, even when it is worse
    than the current prompt, as in the paper (``accept="improve"`` keeps only improvements instead).
+
 The gradient only ranks swaps; step 4 decides. That is why an approximate (FUSE) gradient is enough.
 
 With ``variable_length=True`` (``fuse_edu.optim.loop``) a step also tries deletions and insertions; a slot
