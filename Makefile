@@ -10,8 +10,9 @@ $(READY): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
 
 ## demo: the main job, offline: caption 4 toy scenes, writing $(OUT)/captions.csv and $(OUT)/summary.md
+## (a rerun replaces them: $(OUT) is this target's own folder; fuse-edu itself refuses to overwrite unasked)
 demo: $(READY)
-	$(VENV)/bin/fuse-edu demo --out $(OUT)
+	$(VENV)/bin/fuse-edu demo --out $(OUT) --overwrite
 
 ## test: every test, notebooks included (nbval)
 test: $(READY)
