@@ -1,9 +1,10 @@
 """The walk-throughs' second-seed runs, started in the background as soon as pytest has collected them.
 
 Each run is papermill in its own process, one after another, with one intra-op thread per kernel (the toy
-models are latency-bound, so a second thread only spins). Started at collection, they use the core that the
-single-threaded unit tests leave idle, and ``test_notebooks_second_seed`` only waits for their results; on
-two cores this takes them off the suite's critical path instead of adding three minutes to it.
+models are latency-bound, so a second thread only spins), at a lower CPU priority (nice 10). Started at
+collection, they use the CPU time the unit tests and nbval's kernels leave idle, and
+``test_notebooks_second_seed`` only waits for their results: on two cores this takes them off the suite's
+critical path instead of adding three minutes to it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def _run(notebooks: Path, name: str, out_dir: Path) -> subprocess.CompletedProce
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FUSE_EDU_CACHE": str(out_dir / "cache")}
     if _stopping:
         return subprocess.CompletedProcess(command, 125, "", "not run: the test session ended first")
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+    # niced: the suite's own tests keep the CPU when they want it, these runs take what is left
+    lower = (lambda: os.nice(10)) if hasattr(os, "nice") else None
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          preexec_fn=lower) as process:
         _running.add(process)
         try:
             stdout, stderr = process.communicate(timeout=TIMEOUT_S)
