@@ -25,14 +25,15 @@ if "OMP_NUM_THREADS" not in os.environ:
 
 @pytest.hookimpl(trylast=True)  # after -k / -m have deselected what will not run
 def pytest_collection_modifyitems(config, items):
-    """Start the selected second-seed notebook runs now, in the background (``tests/second_seed.py``)."""
+    """Start the selected second-seed notebook runs now, in the background (``tests/second_seed.py``), and move
+    their tests, which only wait for the results, to the end of the session."""
     from fuse_edu.report import REPO_NOTEBOOKS
     from tests import second_seed
 
-    names = [item.callspec.params["name"] for item in items
-             if getattr(item, "originalname", None) == "test_notebook_passes_with_another_seed"]
-    if names and not config.option.collectonly:
-        second_seed.start(REPO_NOTEBOOKS, names)
+    waiting = [item for item in items if getattr(item, "originalname", None) == "test_notebook_passes_with_another_seed"]
+    items[:] = [item for item in items if item not in waiting] + waiting  # last: the runs overlap everything else
+    if waiting and not config.option.collectonly:
+        second_seed.start(REPO_NOTEBOOKS, [item.callspec.params["name"] for item in waiting])
 
 
 def pytest_sessionfinish(session, exitstatus):
