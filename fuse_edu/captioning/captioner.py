@@ -10,7 +10,6 @@ missing one cannot stop plain captioning.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from fuse_edu.captioning.vocabulary import allowed_tokens, swap_words
 from fuse_edu.models import DEFAULT_PRESET, DualEncoder, Preset, PresetSpec, load_preset, preset_spec
 from fuse_edu.objective import ablated_adapters, build_objective, objective_roles
 from fuse_edu.optim import RunResult, method
+from fuse_edu.progress import progress_bar
 
 
 def check_prompt_fits(preset: Preset, roles: list[str], prompt_length: int, prefix: str = "") -> None:
@@ -126,10 +126,8 @@ def caption_files(paths: list[Path], captioner: Captioner, progress: bool = True
     repeated quietly on every image. ``on_row`` sees each row as soon as it is done: write it there, and an
     interrupted run keeps what it finished.
     """
-    from tqdm.auto import tqdm
-
     rows = []
-    for path in tqdm(paths, desc="captioning", unit="image", file=sys.stderr, disable=not progress):
+    for path in progress_bar(paths, show=progress, desc="captioning", unit="image"):
         try:
             image = open_image(path)
         except ValueError as error:
